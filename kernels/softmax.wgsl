@@ -1,0 +1,58 @@
+// Numerically stable softmax family over the last axis of X viewed as [rows, len]:
+//   OP 0: Y = softmax(x)        = exp(x - m) / sum(exp(x - m))
+//   OP 1: Y = logsoftmax(x)     = x - m - log(sum(exp(x - m)))
+//   OP 2: Y[row] = logsumexp(x) = m + log(sum(exp(x - m)))
+// with m the row maximum. One 256-thread workgroup per row.
+// dispatch: rows workgroups as a 2-D grid (see grid2d).
+
+struct Params { rows: u32, len: u32, _p0: u32, _p1: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+
+override OP: u32 = 0u;
+
+const WG: u32 = 256u;
+var<workgroup> sh: array<f32, WG>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let row = wid.y * nwg.x + wid.x;
+  let inRange = row < p.rows;
+  let base = row * p.len;
+  var m = bitcast<f32>(0xff800000u);
+  if (inRange) {
+    for (var j = lid; j < p.len; j += WG) { m = max(m, X[base + j]); }
+  }
+  sh[lid] = m;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (lid < s) { sh[lid] = max(sh[lid], sh[lid + s]); }
+    workgroupBarrier();
+  }
+  m = sh[0];
+  workgroupBarrier();
+  var acc = 0.0;
+  if (inRange) {
+    for (var j = lid; j < p.len; j += WG) { acc += exp(X[base + j] - m); }
+  }
+  sh[lid] = acc;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (lid < s) { sh[lid] = sh[lid] + sh[lid + s]; }
+    workgroupBarrier();
+  }
+  let total = sh[0];
+  if (!inRange) { return; }
+  if (OP == 2u) {
+    if (lid == 0u) { Y[row] = m + log(total); }
+    return;
+  }
+  let lse = log(total);
+  for (var j = lid; j < p.len; j += WG) {
+    let x = X[base + j] - m;
+    if (OP == 0u) { Y[base + j] = exp(x) / total; } else { Y[base + j] = x - lse; }
+  }
+}

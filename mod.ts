@@ -1,0 +1,93 @@
+/**
+ * denet — a Deno-first deep-learning toolkit with WebGPU compute.
+ *
+ * ```ts
+ * import * as dn from "./mod.ts";
+ * await dn.init();                       // GPU when an adapter is found, else CPU
+ * const a = dn.randn([256, 128]);
+ * const b = dn.randn([128, 64]);
+ * const c = dn.relu(dn.matmul(a, b));
+ * console.log(await c.toArray());        // one host sync
+ * ```
+ *
+ * Shapes are row-major (Knet's dims reversed); class labels are 0-based.
+ *
+ * @module
+ */
+
+export {
+  type DeviceName,
+  type DType,
+  GpuStorage,
+  type HostArray,
+  type NestedArray,
+  readAll,
+  Tensor,
+} from "./src/tensor/tensor.ts";
+export {
+  arange,
+  type CreateOptions,
+  fromArray,
+  full,
+  ones,
+  rand,
+  randn,
+  type RandomOptions,
+  zeros,
+} from "./src/tensor/create.ts";
+export { defaultDevice, init, type InitOptions, setDefaultDevice } from "./src/tensor/device.ts";
+export { globalRng, Rng, seed } from "./src/tensor/random.ts";
+export { keep, tidy } from "./src/tensor/scope.ts";
+export * from "./src/ops/math.ts";
+export {
+  binary,
+  BINARY_OPS,
+  type BinaryOpName,
+  unary,
+  UNARY_OPS,
+  type UnaryOpName,
+} from "./src/ops/elementwise.ts";
+export {
+  argmax,
+  argmin,
+  type Axes,
+  dot,
+  max,
+  mean,
+  min,
+  nrm2,
+  prod,
+  type ReduceOptions,
+  std,
+  sum,
+  variance,
+  type VarOptions,
+} from "./src/ops/reduce.ts";
+export { logsoftmax, logsumexp, softmax } from "./src/ops/softmax.ts";
+export { bmm, gemm, type GemmOptions, matmul } from "./src/ops/matmul.ts";
+export { axpby, axpy, copyInto, fill, scal } from "./src/ops/vector.ts";
+export {
+  broadcastTo,
+  clone,
+  concat,
+  flip,
+  permute,
+  slice,
+  type SliceSpec,
+  transpose,
+} from "./src/ops/shape.ts";
+export { defineOp, type OpDef, type OpImpl, registeredOps, runOp } from "./src/ops/registry.ts";
+export { type Counters, counters, resetCounters } from "./src/gpu/counters.ts";
+export type { GpuInfo } from "./src/gpu/device.ts";
+export {
+  type CachedPipeline,
+  type DispatchSpec,
+  gpuReady,
+  gpuRuntime,
+  GpuRuntime,
+  initGpu,
+  type KernelConstants,
+  shutdownGpu,
+} from "./src/gpu/runtime.ts";
+export { BufferPool, sizeClass } from "./src/gpu/pool.ts";
+export { KERNEL_NAMES, type KernelName, kernelSource } from "./src/gpu/kernels.ts";

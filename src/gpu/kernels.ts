@@ -1,0 +1,50 @@
+/**
+ * The WGSL sources of kernels/, embedded through text imports so that they load from
+ * source, from a `deno compile` binary and from an esbuild bundle alike.
+ *
+ * @module
+ */
+
+import binary from "../../kernels/binary.wgsl" with { type: "text" };
+import gemm from "../../kernels/gemm.wgsl" with { type: "text" };
+import gemmNaive from "../../kernels/gemm_naive.wgsl" with { type: "text" };
+import reduce from "../../kernels/reduce.wgsl" with { type: "text" };
+import reduceNaive from "../../kernels/reduce_naive.wgsl" with { type: "text" };
+import softmax from "../../kernels/softmax.wgsl" with { type: "text" };
+import stridedCopy from "../../kernels/strided_copy.wgsl" with { type: "text" };
+import unary from "../../kernels/unary.wgsl" with { type: "text" };
+import vector from "../../kernels/vector.wgsl" with { type: "text" };
+
+const SOURCES: Record<KernelName, string> = {
+  binary,
+  gemm,
+  gemm_naive: gemmNaive,
+  reduce,
+  reduce_naive: reduceNaive,
+  softmax,
+  strided_copy: stridedCopy,
+  unary,
+  vector,
+};
+
+/** Names of the kernel files in kernels/ (without `.wgsl`). */
+export type KernelName =
+  | "binary"
+  | "gemm"
+  | "gemm_naive"
+  | "reduce"
+  | "reduce_naive"
+  | "softmax"
+  | "strided_copy"
+  | "unary"
+  | "vector";
+
+/** All kernel names. */
+export const KERNEL_NAMES = Object.keys(SOURCES) as KernelName[];
+
+/** The WGSL source of a kernel. */
+export function kernelSource(name: KernelName): string {
+  const src = SOURCES[name];
+  if (src === undefined) throw new Error(`denet gpu: unknown kernel '${name}'`);
+  return src;
+}

@@ -1,0 +1,413 @@
+/**
+ * The WebGPU runtime: one device, a buffer pool, a pipeline cache, command batching and
+ * batched readback.
+ *
+ * - Many dispatches share one command encoder and one compute pass; a submit happens on
+ *   readback, on {@link GpuRuntime.sync}, or when {@link GpuRuntime.maxDispatchesPerSubmit}
+ *   is reached.
+ * - Each dispatch's parameters (shapes, strides, scalars) go into a uniform arena: one
+ *   host-side staging block per batch, written to the GPU with one `writeBuffer` per
+ *   chunk just before the submit, so one pipeline serves every shape.
+ * - {@link GpuRuntime.read} fetches many buffers with exactly one host sync.
+ * - Validation errors are captured with the kernel's name and thrown at the next sync
+ *   point; device loss makes every later call throw until {@link initGpu} runs again.
+ *
+ * @module
+ */
+
+import { liveCounters } from "./counters.ts";
+import { acquireDevice, type GpuInfo } from "./device.ts";
+import { BufferPool } from "./pool.ts";
+import { kernelSource, type KernelName } from "./kernels.ts";
+
+/** Override constants that specialise a kernel (compiled once per distinct set). */
+export type KernelConstants = Record<string, number | boolean>;
+
+/** One compute dispatch. Binding 0 is the uniform block; `buffers` are bindings 1..n. */
+export interface DispatchSpec {
+  /** Kernel file name under kernels/ (without `.wgsl`). */
+  kernel: KernelName;
+  /** Entry point; default `main`. */
+  entryPoint?: string;
+  /** Override constants. */
+  constants?: KernelConstants;
+  /** Raw bytes of the kernel's uniform `Params` struct (at most 256 bytes). */
+  uniforms: ArrayBuffer;
+  /** Storage buffers bound at bindings 1, 2, ... in order. */
+  buffers: GPUBuffer[];
+  /** Workgroup counts; y and z default to 1. */
+  workgroups: readonly [number, number?, number?];
+}
+
+const UNIFORM_SLOT = 256;
+const UNIFORM_CHUNK = 64 * 1024;
+
+/** A compiled pipeline and its bind group layout. */
+export interface CachedPipeline {
+  /** The compute pipeline. */
+  pipeline: GPUComputePipeline;
+  /** Its group-0 layout (from `layout: "auto"`). */
+  layout: GPUBindGroupLayout;
+}
+
+/** The device runtime. Get the current one with {@link gpuRuntime}. */
+export class GpuRuntime {
+  /** The WebGPU device. */
+  readonly device: GPUDevice;
+  /** Adapter description, features and limits. */
+  readonly info: GpuInfo;
+  /** Storage buffers for tensors (STORAGE | COPY_SRC | COPY_DST). */
+  readonly storage: BufferPool;
+  readonly #staging: BufferPool;
+  readonly #uniformChunks: GPUBuffer[] = [];
+  readonly #modules = new Map<string, GPUShaderModule>();
+  readonly #pipelines = new Map<string, CachedPipeline>();
+  #encoder: GPUCommandEncoder | null = null;
+  #pass: GPUComputePassEncoder | null = null;
+  #pending = 0;
+  #uniformHost = new Uint8Array(UNIFORM_CHUNK);
+  #uniformUsed = 0; // bytes used in the current chunk
+  #uniformChunk = 0; // index of the current chunk
+  #batchKernels = new Set<string>();
+  /** Kernels of the batches submitted since the last sync (errors arrive asynchronously). */
+  #submittedKernels = new Set<string>();
+  #errors: string[] = [];
+  #lost: string | null = null;
+  /** A small read-only buffer bound where a kernel's input binding is unused. */
+  readonly dummy: GPUBuffer;
+  /** A small writable buffer bound where a kernel's output binding is unused. */
+  readonly sink: GPUBuffer;
+  /** Submit automatically once this many dispatches are pending. */
+  maxDispatchesPerSubmit = 256;
+
+  /** Wraps an acquired device; use {@link initGpu} rather than calling this. */
+  constructor(device: GPUDevice, info: GpuInfo) {
+    this.device = device;
+    this.info = info;
+    this.storage = new BufferPool(
+      device,
+      GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      "denet tensor",
+    );
+    this.#staging = new BufferPool(
+      device,
+      GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      "denet readback",
+      { counted: false, maxFreeBytes: 64 * 1024 * 1024 },
+    );
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+    this.dummy = device.createBuffer({ size: 256, usage, label: "denet dummy input" });
+    this.sink = device.createBuffer({ size: 256, usage, label: "denet dummy output" });
+    device.addEventListener("uncapturederror", (ev) => {
+      const err = (ev as GPUUncapturedErrorEvent).error;
+      const kernels = [...this.#batchKernels, ...this.#submittedKernels].join(", ") || "none";
+      this.#errors.push(`${err.message} (in a batch running kernels: ${kernels})`);
+    });
+  }
+
+  /** Marks the runtime lost; every later call throws `reason`. */
+  markLost(reason: string): void {
+    this.#lost = reason;
+  }
+
+  /** Whether the device was lost. */
+  get lost(): boolean {
+    return this.#lost !== null;
+  }
+
+  /** Throws when the device was lost. */
+  assertAlive(): void {
+    if (this.#lost !== null) {
+      throw new Error(
+        `denet gpu: the GPU device was lost (${this.#lost}); call \`await init()\` to ` +
+          "re-initialise (tensors on the old device are gone)",
+      );
+    }
+  }
+
+  /** Dispatches pending in the current (unsubmitted) batch. */
+  get pendingDispatches(): number {
+    return this.#pending;
+  }
+
+  /** A storage buffer of at least `bytes` bytes, from the pool. */
+  alloc(bytes: number): GPUBuffer {
+    this.assertAlive();
+    const max = this.info.limits.maxStorageBufferBindingSize;
+    if (bytes > max) {
+      throw new Error(
+        `denet gpu: a tensor of ${bytes} bytes exceeds the adapter's storage binding limit of ${max} bytes`,
+      );
+    }
+    return this.storage.acquire(bytes);
+  }
+
+  /** Returns a storage buffer to the pool (reusable after the next submit). */
+  free(buffer: GPUBuffer): void {
+    if (this.#lost !== null) return;
+    this.storage.release(buffer);
+  }
+
+  /** Writes host data into a freshly allocated buffer. */
+  upload(buffer: GPUBuffer, data: Float32Array, offsetBytes = 0): void {
+    this.assertAlive();
+    this.device.queue.writeBuffer(
+      buffer,
+      offsetBytes,
+      data.buffer as ArrayBuffer,
+      data.byteOffset,
+      data.byteLength,
+    );
+    liveCounters.uploadBytes += data.byteLength;
+  }
+
+  #module(kernel: KernelName): GPUShaderModule {
+    let m = this.#modules.get(kernel);
+    if (!m) {
+      m = this.device.createShaderModule({ code: kernelSource(kernel), label: kernel });
+      this.#modules.set(kernel, m);
+    }
+    return m;
+  }
+
+  /** The compiled pipeline for a kernel specialisation (cached). */
+  pipeline(kernel: KernelName, constants: KernelConstants = {}, entryPoint = "main"): CachedPipeline {
+    const keys = Object.keys(constants).sort();
+    const key = `${kernel}:${entryPoint}:${keys.map((k) => `${k}=${constants[k]}`).join(",")}`;
+    let cached = this.#pipelines.get(key);
+    if (cached) return cached;
+    const module = this.#module(kernel);
+    const c: Record<string, number> = {};
+    for (const k of keys) c[k] = Number(constants[k]);
+    this.device.pushErrorScope("validation");
+    const pipeline = this.device.createComputePipeline({
+      label: key,
+      layout: "auto",
+      compute: { module, entryPoint, constants: c },
+    });
+    this.device.popErrorScope().then((err) => {
+      if (err) this.#errors.push(`kernel ${key}: ${err.message}`);
+    });
+    cached = { pipeline, layout: pipeline.getBindGroupLayout(0) };
+    this.#pipelines.set(key, cached);
+    liveCounters.pipelinesCompiled++;
+    return cached;
+  }
+
+  #ensurePass(): GPUComputePassEncoder {
+    if (!this.#encoder) this.#encoder = this.device.createCommandEncoder();
+    if (!this.#pass) this.#pass = this.#encoder.beginComputePass();
+    return this.#pass;
+  }
+
+  #endPass(): GPUCommandEncoder {
+    if (!this.#encoder) this.#encoder = this.device.createCommandEncoder();
+    if (this.#pass) {
+      this.#pass.end();
+      this.#pass = null;
+    }
+    return this.#encoder;
+  }
+
+  #uniformSlot(bytes: ArrayBuffer): { buffer: GPUBuffer; offset: number } {
+    if (bytes.byteLength > UNIFORM_SLOT) {
+      throw new Error(`denet gpu: uniform block of ${bytes.byteLength} bytes exceeds ${UNIFORM_SLOT}`);
+    }
+    if (this.#uniformUsed + UNIFORM_SLOT > UNIFORM_CHUNK) {
+      this.#writeUniformChunk();
+      this.#uniformChunk++;
+      this.#uniformUsed = 0;
+    }
+    while (this.#uniformChunks.length <= this.#uniformChunk) {
+      this.#uniformChunks.push(this.device.createBuffer({
+        size: UNIFORM_CHUNK,
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+        label: "denet uniforms",
+      }));
+    }
+    const offset = this.#uniformUsed;
+    this.#uniformHost.set(new Uint8Array(bytes), offset);
+    this.#uniformUsed += UNIFORM_SLOT;
+    return { buffer: this.#uniformChunks[this.#uniformChunk], offset };
+  }
+
+  #writeUniformChunk(): void {
+    if (this.#uniformUsed === 0) return;
+    this.device.queue.writeBuffer(
+      this.#uniformChunks[this.#uniformChunk],
+      0,
+      this.#uniformHost.buffer,
+      0,
+      this.#uniformUsed,
+    );
+  }
+
+  /** Encodes one compute dispatch into the current batch. */
+  dispatch(spec: DispatchSpec): void {
+    this.assertAlive();
+    const [x, y = 1, z = 1] = spec.workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const maxDim = this.info.limits.maxComputeWorkgroupsPerDimension;
+    if (x > maxDim || y > maxDim || z > maxDim) {
+      throw new Error(
+        `denet gpu: kernel ${spec.kernel} dispatch [${x},${y},${z}] exceeds ${maxDim} workgroups per dimension`,
+      );
+    }
+    const { pipeline, layout } = this.pipeline(spec.kernel, spec.constants, spec.entryPoint);
+    const u = this.#uniformSlot(spec.uniforms);
+    const entries: GPUBindGroupEntry[] = [{
+      binding: 0,
+      resource: { buffer: u.buffer, offset: u.offset, size: spec.uniforms.byteLength || 16 },
+    }];
+    spec.buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
+    const bindGroup = this.device.createBindGroup({ layout, entries, label: spec.kernel });
+    const pass = this.#ensurePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    this.#batchKernels.add(spec.kernel);
+    this.#pending++;
+    liveCounters.dispatches++;
+    if (this.#pending >= this.maxDispatchesPerSubmit) this.flush();
+  }
+
+  /** Encodes a buffer-to-buffer copy into the current batch. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.assertAlive();
+    if (bytes === 0) return;
+    this.#endPass().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+    this.#pending++;
+  }
+
+  /** Submits the current batch (if any) and recycles buffers released before it. */
+  flush(): void {
+    this.assertAlive();
+    if (this.#encoder) {
+      const encoder = this.#endPass();
+      this.#writeUniformChunk();
+      this.device.queue.submit([encoder.finish()]);
+      liveCounters.submits++;
+      this.#encoder = null;
+    }
+    this.#pending = 0;
+    this.#uniformUsed = 0;
+    this.#uniformChunk = 0;
+    for (const k of this.#batchKernels) this.#submittedKernels.add(k);
+    this.#batchKernels.clear();
+    this.storage.retire();
+  }
+
+  /** Throws (and clears) the validation errors captured so far. */
+  #throwErrors(): void {
+    if (this.#errors.length === 0) return;
+    const msg = this.#errors.join("\n");
+    this.#errors = [];
+    throw new Error(`denet gpu: validation error\n${msg}`);
+  }
+
+  /** Called after each host sync: errors can no longer come from earlier batches. */
+  #synced(): void {
+    this.#submittedKernels.clear();
+  }
+
+  /**
+   * Reads many buffers back with one host sync.
+   * @param regions buffers and the byte counts to read from offset 0 (multiples of 4)
+   */
+  async read(regions: { buffer: GPUBuffer; bytes: number }[]): Promise<ArrayBuffer[]> {
+    this.assertAlive();
+    const stagings = regions.map((r) => r.bytes > 0 ? this.#staging.acquire(r.bytes) : null);
+    regions.forEach((r, i) => {
+      const s = stagings[i];
+      if (s) this.copy(r.buffer, 0, s, 0, r.bytes);
+    });
+    this.flush();
+    liveCounters.hostSyncs++;
+    try {
+      await Promise.all(
+        stagings.map((s, i) => s?.mapAsync(GPUMapMode.READ, 0, regions[i].bytes)),
+      );
+    } catch (e) {
+      this.assertAlive();
+      this.#throwErrors();
+      throw e;
+    }
+    const out = regions.map((r, i) => {
+      const s = stagings[i];
+      if (!s) return new ArrayBuffer(0);
+      const copy = s.getMappedRange(0, r.bytes).slice(0);
+      s.unmap();
+      this.#staging.release(s);
+      liveCounters.readbackBytes += r.bytes;
+      return copy;
+    });
+    this.#staging.retire();
+    this.#throwErrors();
+    this.#synced();
+    return out;
+  }
+
+  /** Submits pending work and waits for the device to finish it (one host sync). */
+  async sync(): Promise<void> {
+    this.flush();
+    liveCounters.hostSyncs++;
+    await this.device.queue.onSubmittedWorkDone();
+    this.assertAlive();
+    this.#throwErrors();
+    this.#synced();
+  }
+
+  /** Frees pooled buffers and destroys the device. */
+  destroy(): void {
+    this.storage.clear();
+    this.#staging.clear();
+    for (const c of this.#uniformChunks) c.destroy();
+    this.#lost = "destroyed by denet";
+    this.device.destroy();
+  }
+}
+
+let current: GpuRuntime | null = null;
+let initializing: Promise<GpuRuntime> | null = null;
+
+/**
+ * Initialises (or re-initialises after device loss) the GPU runtime.
+ * Returns the existing runtime when it is alive.
+ */
+export function initGpu(): Promise<GpuRuntime> {
+  if (current && !current.lost) return Promise.resolve(current);
+  if (initializing) return initializing;
+  let created: GpuRuntime | null = null;
+  initializing = acquireDevice({
+    onLost: (reason) => created?.markLost(reason),
+  }).then(({ device, info }) => {
+    created = new GpuRuntime(device, info);
+    current = created;
+    return created;
+  }).finally(() => {
+    initializing = null;
+  });
+  return initializing;
+}
+
+/** True when a GPU runtime is initialised and its device is alive. */
+export function gpuReady(): boolean {
+  return current !== null && !current.lost;
+}
+
+/** The current runtime; throws a clear error when none is initialised or it was lost. */
+export function gpuRuntime(): GpuRuntime {
+  if (!current) {
+    throw new Error(
+      "denet gpu: the GPU is not initialised; call `await init()` (or `await initGpu()`) first",
+    );
+  }
+  current.assertAlive();
+  return current;
+}
+
+/** Destroys the current runtime (its device and pooled buffers). */
+export function shutdownGpu(): void {
+  current?.destroy();
+  current = null;
+}

@@ -1,0 +1,245 @@
+/**
+ * GEMM: C = α·op(A)·op(B) + β·C with optional transposes, batched (bmm) and with
+ * NumPy-style batch broadcasting (matmul). GPU: kernels/gemm.wgsl (register-blocked
+ * tiles); CPU twin: {@link gemmCpu}, accumulating in f64.
+ *
+ * @module
+ */
+
+import { gpuRuntime } from "../gpu/runtime.ts";
+import { UniformWriter } from "../gpu/uniforms.ts";
+import { broadcastShapes, fmtShape } from "../tensor/shape.ts";
+import { emptyGpu, hostArray, shapeSize, Tensor } from "../tensor/tensor.ts";
+import { checkInputs, defineOp, describe, runOp } from "./registry.ts";
+import { broadcastTo } from "./shape.ts";
+
+/** Output tile of kernels/gemm.wgsl: dispatch x = ceil(N / GEMM_TILE_N), y = ceil(M / GEMM_TILE_M). */
+export const GEMM_TILE_M = 64;
+/** See {@link GEMM_TILE_M}. */
+export const GEMM_TILE_N = 64;
+
+/** A fully resolved (batched) GEMM problem. */
+export interface GemmAttrs {
+  M: number;
+  N: number;
+  K: number;
+  batch: number;
+  /** Batch strides in elements (0 = the operand is shared by every batch entry). */
+  strideA: number;
+  strideB: number;
+  transA: boolean;
+  transB: boolean;
+  alpha: number;
+  beta: number;
+  outShape: number[];
+  /** Kernel to use on the GPU (the naive one exists as a benchmark baseline). */
+  kernel?: "gemm" | "gemm_naive";
+}
+
+/** CPU twin of gemm.wgsl. Inputs: A, B and optionally C (same shape as the output). */
+export function gemmCpu(inputs: readonly Tensor[], g: GemmAttrs): Tensor {
+  const [a, b, c] = inputs;
+  const A = a.host("gemm");
+  const B = b.host("gemm");
+  const out = hostArray(a.dtype, g.batch * g.M * g.N);
+  const { M, N, K } = g;
+  const row = new Float64Array(N);
+  for (let bi = 0; bi < g.batch; bi++) {
+    const oa = bi * g.strideA;
+    const ob = bi * g.strideB;
+    for (let i = 0; i < M; i++) {
+      row.fill(0);
+      for (let k = 0; k < K; k++) {
+        const av = g.transA ? A[oa + k * M + i] : A[oa + i * K + k];
+        if (av === 0) continue;
+        if (g.transB) for (let j = 0; j < N; j++) row[j] += av * B[ob + j * K + k];
+        else for (let j = 0; j < N; j++) row[j] += av * B[ob + k * N + j];
+      }
+      const oc = (bi * M + i) * N;
+      if (c && g.beta !== 0) {
+        const C = c.host("gemm");
+        for (let j = 0; j < N; j++) out[oc + j] = g.alpha * row[j] + g.beta * C[oc + j];
+      } else {
+        for (let j = 0; j < N; j++) out[oc + j] = g.alpha * row[j];
+      }
+    }
+  }
+  return new Tensor(g.outShape, a.dtype, out);
+}
+
+/** GPU: one dispatch of gemm.wgsl (plus a copy of C when β ≠ 0). */
+export function gemmGpu(inputs: readonly Tensor[], g: GemmAttrs): Tensor {
+  const [a, b, c] = inputs;
+  const y = emptyGpu(g.outShape);
+  if (y.size === 0) return y;
+  const rt = gpuRuntime();
+  const useBeta = c !== undefined && g.beta !== 0;
+  if (useBeta) rt.copy(c.buffer("gemm"), 0, y.buffer("gemm"), 0, y.size * 4);
+  const naive = g.kernel === "gemm_naive";
+  const tm = naive ? 16 : GEMM_TILE_M;
+  const tn = naive ? 16 : GEMM_TILE_N;
+  // K = 0: op(A)·op(B) is all zeros; bind the output twice is not allowed, so use dummies.
+  const aBuf = a.size > 0 ? a.buffer("gemm") : rt.dummy;
+  const bBuf = b.size > 0 ? b.buffer("gemm") : rt.dummy;
+  rt.dispatch({
+    kernel: g.kernel ?? "gemm",
+    constants: { TRANS_A: g.transA, TRANS_B: g.transB, USE_BETA: useBeta },
+    uniforms: new UniformWriter()
+      .u32(g.M).u32(g.N).u32(g.K).u32(g.batch)
+      .u32(g.strideA).u32(g.strideB).u32(g.M * g.N).u32(0)
+      .f32(g.alpha).f32(useBeta ? g.beta : 0).u32(0).u32(0)
+      .build(),
+    buffers: [aBuf, bBuf, y.buffer("gemm")],
+    workgroups: [Math.ceil(g.N / tn), Math.ceil(g.M / tm), g.batch],
+  });
+  return y;
+}
+
+const gemmOp = defineOp<GemmAttrs>({ name: "gemm", cpu: gemmCpu, gpu: gemmGpu });
+
+/** Options of {@link gemm}. */
+export interface GemmOptions {
+  /** Use Aᵀ (A stored as [K,M]). */
+  transA?: boolean;
+  /** Use Bᵀ (B stored as [N,K]). */
+  transB?: boolean;
+  /** Scale of the product (default 1). */
+  alpha?: number;
+  /** Scale of C (default 0; C must be given when β ≠ 0). */
+  beta?: number;
+  /** The C operand (not modified: the result is a new tensor). */
+  c?: Tensor;
+  /** GPU kernel; "gemm_naive" is the benchmark baseline. */
+  kernel?: "gemm" | "gemm_naive";
+}
+
+function dims(op: string, t: Tensor, trans: boolean, which: string): [number, number] {
+  const r = t.shape[t.rank - 2];
+  const c = t.shape[t.rank - 1];
+  if (r === undefined || c === undefined) {
+    throw new Error(`${op}: operand ${which} must have at least 2 dimensions, got ${describe(t)}`);
+  }
+  return trans ? [c, r] : [r, c];
+}
+
+/**
+ * General matrix multiply: α·op(A)·op(B) + β·C for 2-D operands, or batched 3-D ones
+ * ([batch, rows, cols]; a 2-D operand is shared by the batch). Returns a new tensor.
+ */
+export function gemm(a: Tensor, b: Tensor, opts: GemmOptions = {}): Tensor {
+  const inputs = opts.c ? [a, b, opts.c] : [a, b];
+  checkInputs("gemm", inputs);
+  const transA = opts.transA ?? false;
+  const transB = opts.transB ?? false;
+  for (const [t, w] of [[a, "A"], [b, "B"]] as const) {
+    if (t.rank !== 2 && t.rank !== 3) {
+      throw new Error(`gemm: operand ${w} must be 2-D or 3-D, got ${describe(t)}`);
+    }
+  }
+  const [M, K] = dims("gemm", a, transA, "A");
+  const [K2, N] = dims("gemm", b, transB, "B");
+  if (K !== K2) {
+    throw new Error(
+      `gemm: inner dimensions differ: op(A) is ${M}×${K}, op(B) is ${K2}×${N} (A ${fmtShape(a.shape)}${
+        transA ? "ᵀ" : ""
+      }, B ${fmtShape(b.shape)}${transB ? "ᵀ" : ""})`,
+    );
+  }
+  const ba = a.rank === 3 ? a.shape[0] : 1;
+  const bb = b.rank === 3 ? b.shape[0] : 1;
+  if (a.rank === 3 && b.rank === 3 && ba !== bb) {
+    throw new Error(`gemm: batch sizes differ: A ${fmtShape(a.shape)}, B ${fmtShape(b.shape)}`);
+  }
+  const batched = a.rank === 3 || b.rank === 3;
+  const batch = Math.max(ba, bb);
+  const outShape = batched ? [batch, M, N] : [M, N];
+  const beta = opts.beta ?? 0;
+  if (beta !== 0 && !opts.c) throw new Error("gemm: beta ≠ 0 needs the C operand (opts.c)");
+  if (opts.c && (opts.c.rank !== outShape.length || opts.c.shape.some((d, i) => d !== outShape[i]))) {
+    throw new Error(`gemm: C has shape ${fmtShape(opts.c.shape)}, expected ${fmtShape(outShape)}`);
+  }
+  return runOp(gemmOp, inputs, {
+    M,
+    N,
+    K,
+    batch,
+    strideA: a.rank === 3 ? M * K : 0,
+    strideB: b.rank === 3 ? K * N : 0,
+    transA,
+    transB,
+    alpha: opts.alpha ?? 1,
+    beta,
+    outShape,
+    kernel: opts.kernel,
+  });
+}
+
+/**
+ * Batched matrix multiply of 3-D tensors [batch, M, K] · [batch, K, N] → [batch, M, N]
+ * (Knet's `bmm`), with optional transposes of the matrices.
+ */
+export function bmm(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: boolean } = {}): Tensor {
+  if (a.rank !== 3 || b.rank !== 3) {
+    throw new Error(`bmm: operands must be 3-D, got ${describe(a)} and ${describe(b)}`);
+  }
+  return gemm(a, b, opts);
+}
+
+/**
+ * Matrix product with NumPy semantics: 1-D operands are promoted (and the added
+ * dimension removed), leading batch dimensions broadcast.
+ */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  checkInputs("matmul", [a, b]);
+  if (a.rank === 0 || b.rank === 0) {
+    throw new Error(`matmul: operands must have at least 1 dimension, got ${describe(a)} and ${describe(b)}`);
+  }
+  const av = a.rank === 1 ? a.reshape(1, a.size) : a;
+  const bv = b.rank === 1 ? b.reshape(b.size, 1) : b;
+  const [M, K] = [av.shape[av.rank - 2], av.shape[av.rank - 1]];
+  const [K2, N] = [bv.shape[bv.rank - 2], bv.shape[bv.rank - 1]];
+  const release: Tensor[] = [];
+  if (av !== a) release.push(av);
+  if (bv !== b) release.push(bv);
+  try {
+    if (K !== K2) {
+      throw new Error(`matmul: inner dimensions differ: ${fmtShape(a.shape)} · ${fmtShape(b.shape)} (${K} vs ${K2})`);
+    }
+    const batchA = av.shape.slice(0, -2);
+    const batchB = bv.shape.slice(0, -2);
+    const batchShape = broadcastShapes("matmul", batchA, batchB);
+    const batch = shapeSize(batchShape);
+    const as3 = toBatch3(av, batchA, batchShape, batch, release);
+    const bs3 = toBatch3(bv, batchB, batchShape, batch, release);
+    const out = gemm(as3, bs3);
+    release.push(out);
+    let shape = [...batchShape, M, N];
+    if (a.rank === 1) shape = [...batchShape, N];
+    if (b.rank === 1) shape = a.rank === 1 ? [...batchShape] : [...batchShape, M];
+    return out.reshape(shape);
+  } finally {
+    for (const t of release) t.dispose();
+  }
+}
+
+/** A 2-D view (shared by the batch) or a contiguous [batch, r, c] view of an operand. */
+function toBatch3(
+  t: Tensor,
+  own: readonly number[],
+  full: readonly number[],
+  batch: number,
+  release: Tensor[],
+): Tensor {
+  const [r, c] = [t.shape[t.rank - 2], t.shape[t.rank - 1]];
+  if (shapeSize(own) === 1 && batch !== 1) {
+    const v = t.reshape(r, c);
+    release.push(v);
+    return v;
+  }
+  const sameBatch = own.length === full.length && own.every((d, i) => d === full[i]);
+  const src = sameBatch ? t : broadcastTo(t, [...full, r, c]);
+  if (src !== t) release.push(src);
+  const v = src.reshape(batch, r, c);
+  release.push(v);
+  return v;
+}

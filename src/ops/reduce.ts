@@ -1,0 +1,316 @@
+/**
+ * Reductions over all or given axes: sum, mean, prod, max, min, argmax, argmin, var, std,
+ * and the fused dot / nrm2 used by solvers. The reduced axes are moved last (one strided
+ * copy when they are not already trailing), then rows are reduced by kernels/reduce.wgsl
+ * (a 256-thread tree per row; long rows of few-row inputs split into chunks and a
+ * second pass). CPU twin: {@link reduceRowsCpu}, accumulating in f64.
+ *
+ * @module
+ */
+
+import { gpuRuntime } from "../gpu/runtime.ts";
+import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
+import { fmtShape, normalizeAxes } from "../tensor/shape.ts";
+import { emptyGpu, hostArray, shapeSize, Tensor } from "../tensor/tensor.ts";
+import { binary } from "./elementwise.ts";
+import { checkInputs, defineOp, runOp } from "./registry.ts";
+import { permute } from "./shape.ts";
+
+/** Row reduction kinds (the override OP in reduce.wgsl). */
+export const REDUCE_KINDS = { sum: 0, prod: 1, max: 2, min: 3, argmax: 4, argmin: 5 } as const;
+/** A row reduction kind. */
+export type ReduceKind = keyof typeof REDUCE_KINDS;
+/** Map applied to elements before reducing (the override MAP): x, x², x·y, |x|. */
+export const REDUCE_MAPS = { id: 0, square: 1, mul: 2, abs: 3 } as const;
+/** An element map. */
+export type ReduceMap = keyof typeof REDUCE_MAPS;
+
+/** What a row reduction computes: result = final(reduce(map(x))) · scale. */
+export interface RowReduce {
+  kind: ReduceKind;
+  map: ReduceMap;
+  /** Take the square root of the reduced value (nrm2). */
+  sqrt: boolean;
+  /** Multiply the result by this (1/n for means). */
+  scale: number;
+  rows: number;
+  len: number;
+  /** Output shape (rows elements). */
+  outShape: number[];
+}
+
+function mapFn(map: ReduceMap): (x: number, y: number) => number {
+  switch (map) {
+    case "square":
+      return (x) => x * x;
+    case "mul":
+      return (x, y) => x * y;
+    case "abs":
+      return (x) => Math.abs(x);
+    default:
+      return (x) => x;
+  }
+}
+
+/** CPU twin of reduce.wgsl: reduces rows of a contiguous [rows, len] view. */
+export function reduceRowsCpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tensor {
+  const xs = x.host("reduce");
+  const ys = x2?.host("reduce") ?? xs;
+  const out = hostArray(x.dtype, r.rows);
+  const m = mapFn(r.map);
+  for (let row = 0; row < r.rows; row++) {
+    const base = row * r.len;
+    let acc: number;
+    switch (r.kind) {
+      case "sum": {
+        acc = 0;
+        for (let j = 0; j < r.len; j++) acc += m(xs[base + j], ys[base + j]);
+        break;
+      }
+      case "prod": {
+        acc = 1;
+        for (let j = 0; j < r.len; j++) acc *= m(xs[base + j], ys[base + j]);
+        break;
+      }
+      case "max":
+      case "min": {
+        const sgn = r.kind === "max" ? 1 : -1;
+        acc = -Infinity * sgn;
+        for (let j = 0; j < r.len; j++) {
+          const v = m(xs[base + j], ys[base + j]);
+          if (sgn * v > sgn * acc) acc = v;
+        }
+        break;
+      }
+      default: {
+        const sgn = r.kind === "argmax" ? 1 : -1;
+        let best = -Infinity * sgn;
+        acc = 0;
+        for (let j = 0; j < r.len; j++) {
+          const v = m(xs[base + j], ys[base + j]);
+          if (sgn * v > sgn * best) {
+            best = v;
+            acc = j;
+          }
+        }
+      }
+    }
+    if (r.kind !== "argmax" && r.kind !== "argmin") {
+      if (r.sqrt) acc = Math.sqrt(acc);
+      acc *= r.scale;
+    }
+    out[row] = acc;
+  }
+  return new Tensor(r.outShape, x.dtype, out);
+}
+
+/** Rows below which long rows are split into chunks reduced by a second pass. */
+const SPLIT_ROWS = 64;
+const CHUNK = 4096;
+
+/** GPU: reduces rows of a contiguous [rows, len] view (one or two dispatches). */
+export function reduceRowsGpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tensor {
+  const rt = gpuRuntime();
+  const isArg = r.kind === "argmax" || r.kind === "argmin";
+  const out = emptyGpu(r.outShape);
+  if (r.rows === 0) return out;
+  const chunks = r.rows < SPLIT_ROWS && r.len > 2 * CHUNK ? Math.min(256, Math.ceil(r.len / CHUNK)) : 1;
+  const chunkLen = Math.ceil(r.len / chunks);
+  const OP = REDUCE_KINDS[r.kind];
+  const FINAL = r.sqrt ? 1 : 0;
+  const xBuf = x.size > 0 ? x.buffer("reduce") : rt.dummy;
+  const x2Buf = x2 && x2.size > 0 ? x2.buffer("reduce") : xBuf;
+  const pass = (
+    input: GPUBuffer,
+    inputIdx: GPUBuffer,
+    second: boolean,
+    len: number,
+    nChunks: number,
+    cLen: number,
+    values: GPUBuffer,
+    indices: GPUBuffer,
+  ) => {
+    rt.dispatch({
+      kernel: "reduce",
+      constants: { OP, MAP: second ? 0 : REDUCE_MAPS[r.map], FINAL, SECOND: second },
+      uniforms: new UniformWriter().u32(r.rows).u32(len).u32(nChunks).u32(cLen).f32(r.scale).build(),
+      buffers: [input, second ? input : x2Buf, inputIdx, values, indices],
+      workgroups: grid2d(r.rows * nChunks),
+    });
+  };
+  if (chunks === 1) {
+    const idx = isArg ? out.buffer("reduce") : rt.sink;
+    if (isArg) {
+      // The kernel writes values to Y and indices to YI; keep the indices.
+      const vals = rt.alloc(r.rows * 4);
+      pass(xBuf, xBuf, false, r.len, 1, chunkLen, vals, idx);
+      rt.free(vals);
+    } else {
+      pass(xBuf, xBuf, false, r.len, 1, chunkLen, out.buffer("reduce"), idx);
+    }
+    return out;
+  }
+  const partial = rt.alloc(r.rows * chunks * 4);
+  const partialIdx = isArg ? rt.alloc(r.rows * chunks * 4) : null;
+  pass(xBuf, xBuf, false, r.len, chunks, chunkLen, partial, partialIdx ?? rt.sink);
+  if (partialIdx) {
+    const vals = rt.alloc(r.rows * 4);
+    pass(partial, partialIdx, true, chunks, 1, chunks, vals, out.buffer("reduce"));
+    rt.free(vals);
+    rt.free(partialIdx);
+  } else {
+    pass(partial, partial, true, chunks, 1, chunks, out.buffer("reduce"), rt.sink);
+  }
+  rt.free(partial);
+  return out;
+}
+
+const reduceRowsOp = defineOp<RowReduce>({
+  name: "reduce_rows",
+  cpu: ([x, x2], r) => reduceRowsCpu(x, x2 ?? null, r),
+  gpu: ([x, x2], r) => reduceRowsGpu(x, x2 ?? null, r),
+});
+
+/** Options of the axis reductions. */
+export interface ReduceOptions {
+  /** Keep reduced dimensions with size 1 (default false). */
+  keepdims?: boolean;
+}
+
+/** Axes to reduce: one, several, or undefined for all. */
+export type Axes = number | readonly number[] | undefined;
+
+function reduceAxes(
+  op: string,
+  x: Tensor,
+  axes: Axes,
+  opts: ReduceOptions,
+  kind: ReduceKind,
+  extra: Partial<Pick<RowReduce, "map" | "sqrt">> & { mean?: boolean } = {},
+): Tensor {
+  checkInputs(op, [x]);
+  const ax = normalizeAxes(op, axes, x.rank);
+  const kept = x.shape.map((_, i) => i).filter((i) => !ax.includes(i));
+  const len = shapeSize(ax.map((a) => x.shape[a]));
+  const rows = shapeSize(kept.map((a) => x.shape[a]));
+  if (len === 0 && rows > 0 && kind !== "sum" && kind !== "prod") {
+    throw new Error(`${op}: cannot reduce over an empty dimension (shape ${fmtShape(x.shape)}, axes [${ax.join(",")}])`);
+  }
+  const outShape = opts.keepdims ? x.shape.map((d, i) => (ax.includes(i) ? 1 : d)) : kept.map((a) => x.shape[a]);
+  const perm = [...kept, ...ax];
+  const moved = perm.every((p, i) => p === i) ? x : permute(x, perm);
+  const out = runOp(reduceRowsOp, [moved], {
+    kind,
+    map: extra.map ?? "id",
+    sqrt: extra.sqrt ?? false,
+    scale: extra.mean ? 1 / len : 1,
+    rows,
+    len,
+    outShape,
+  });
+  if (moved !== x) moved.dispose();
+  return out;
+}
+
+/** Sum over `axes` (all when omitted). */
+export function sum(x: Tensor, axes?: Axes, opts: ReduceOptions = {}): Tensor {
+  return reduceAxes("sum", x, axes, opts, "sum");
+}
+
+/** Mean over `axes` (all when omitted). */
+export function mean(x: Tensor, axes?: Axes, opts: ReduceOptions = {}): Tensor {
+  return reduceAxes("mean", x, axes, opts, "sum", { mean: true });
+}
+
+/** Product over `axes` (all when omitted). */
+export function prod(x: Tensor, axes?: Axes, opts: ReduceOptions = {}): Tensor {
+  return reduceAxes("prod", x, axes, opts, "prod");
+}
+
+/** Maximum over `axes` (all when omitted): PyTorch's `max`, Julia's `maximum`. */
+export function max(x: Tensor, axes?: Axes, opts: ReduceOptions = {}): Tensor {
+  return reduceAxes("max", x, axes, opts, "max");
+}
+
+/** Minimum over `axes` (all when omitted): PyTorch's `min`, Julia's `minimum`. */
+export function min(x: Tensor, axes?: Axes, opts: ReduceOptions = {}): Tensor {
+  return reduceAxes("min", x, axes, opts, "min");
+}
+
+/**
+ * 0-based index of the maximum over `axes` (first one on ties), as f32 values; over
+ * several axes it is the row-major flat index within them. Exact up to 2²⁴.
+ */
+export function argmax(x: Tensor, axes?: Axes, opts: ReduceOptions = {}): Tensor {
+  return reduceAxes("argmax", x, axes, opts, "argmax");
+}
+
+/** 0-based index of the minimum over `axes` (first on ties), like {@link argmax}. */
+export function argmin(x: Tensor, axes?: Axes, opts: ReduceOptions = {}): Tensor {
+  return reduceAxes("argmin", x, axes, opts, "argmin");
+}
+
+/** Options of {@link variance} and {@link std}. */
+export interface VarOptions extends ReduceOptions {
+  /** Divide by n − 1 (default true, as Julia's `var`) instead of n. */
+  corrected?: boolean;
+}
+
+/** Variance over `axes` (two-pass: mean, then mean squared deviation). */
+export function variance(x: Tensor, axes?: Axes, opts: VarOptions = {}): Tensor {
+  checkInputs("var", [x]);
+  const ax = normalizeAxes("var", axes, x.rank);
+  const n = shapeSize(ax.map((a) => x.shape[a]));
+  const m = mean(x, ax, { keepdims: true });
+  const dev = binary("sub", x, m);
+  const ss = reduceAxes("var", dev, ax, opts, "sum", { map: "square" });
+  m.dispose();
+  dev.dispose();
+  const denom = (opts.corrected ?? true) ? n - 1 : n;
+  const out = binary("div", ss, denom);
+  ss.dispose();
+  return out;
+}
+
+/** Standard deviation over `axes`: √{@link variance}. */
+export function std(x: Tensor, axes?: Axes, opts: VarOptions = {}): Tensor {
+  const v = variance(x, axes, opts);
+  const out = binary("pow", v, 0.5);
+  v.dispose();
+  return out;
+}
+
+function checkVectors(op: string, x: Tensor, y: Tensor): void {
+  checkInputs(op, [x, y]);
+  if (x.size !== y.size) {
+    throw new Error(`${op}: vectors of different lengths ${fmtShape(x.shape)} and ${fmtShape(y.shape)}`);
+  }
+}
+
+/** Dot product of two tensors of equal size, as a 1-element tensor on their device (no sync). */
+export function dot(x: Tensor, y: Tensor): Tensor {
+  checkVectors("dot", x, y);
+  return runOp(reduceRowsOp, [x, y], {
+    kind: "sum",
+    map: "mul",
+    sqrt: false,
+    scale: 1,
+    rows: 1,
+    len: x.size,
+    outShape: [],
+  });
+}
+
+/** Euclidean norm, as a 1-element tensor on the input's device (no sync). */
+export function nrm2(x: Tensor): Tensor {
+  checkInputs("nrm2", [x]);
+  return runOp(reduceRowsOp, [x], {
+    kind: "sum",
+    map: "square",
+    sqrt: true,
+    scale: 1,
+    rows: 1,
+    len: x.size,
+    outShape: [],
+  });
+}

@@ -1,0 +1,109 @@
+/**
+ * softmax, logsoftmax and logsumexp over one axis, numerically stable (the row maximum
+ * is subtracted first). GPU: kernels/softmax.wgsl over rows (the axis is moved last
+ * when it is not); CPU twin: {@link softmaxRowsCpu}. Knet's default axis is the class
+ * dimension, which in our row-major layout is the last one (default axis -1).
+ *
+ * @module
+ */
+
+import { gpuRuntime } from "../gpu/runtime.ts";
+import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
+import { normalizeAxis } from "../tensor/shape.ts";
+import { emptyGpu, hostArray, shapeSize, Tensor } from "../tensor/tensor.ts";
+import { checkInputs, defineOp, runOp } from "./registry.ts";
+import { permute } from "./shape.ts";
+
+/** The three row ops (the override OP in softmax.wgsl). */
+export const SOFTMAX_KINDS = { softmax: 0, logsoftmax: 1, logsumexp: 2 } as const;
+/** A softmax-family op. */
+export type SoftmaxKind = keyof typeof SOFTMAX_KINDS;
+
+interface RowsAttrs {
+  kind: SoftmaxKind;
+  rows: number;
+  len: number;
+}
+
+/** CPU twin of softmax.wgsl on a contiguous [rows, len] view. */
+export function softmaxRowsCpu(x: Tensor, a: RowsAttrs): Tensor {
+  const xs = x.host(a.kind);
+  const out = hostArray(x.dtype, a.kind === "logsumexp" ? a.rows : a.rows * a.len);
+  for (let r = 0; r < a.rows; r++) {
+    const base = r * a.len;
+    let m = -Infinity;
+    for (let j = 0; j < a.len; j++) m = Math.max(m, xs[base + j]);
+    let s = 0;
+    for (let j = 0; j < a.len; j++) s += Math.exp(xs[base + j] - m);
+    if (a.kind === "logsumexp") {
+      out[r] = m + Math.log(s);
+      continue;
+    }
+    const lse = Math.log(s);
+    for (let j = 0; j < a.len; j++) {
+      const v = xs[base + j] - m;
+      out[base + j] = a.kind === "softmax" ? Math.exp(v) / s : v - lse;
+    }
+  }
+  return new Tensor(a.kind === "logsumexp" ? [a.rows] : [a.rows, a.len], x.dtype, out);
+}
+
+const softmaxRowsOp = defineOp<RowsAttrs>({
+  name: "softmax_rows",
+  cpu: ([x], a) => softmaxRowsCpu(x, a),
+  gpu: ([x], a) => {
+    const y = emptyGpu(a.kind === "logsumexp" ? [a.rows] : [a.rows, a.len]);
+    if (y.size === 0) return y;
+    gpuRuntime().dispatch({
+      kernel: "softmax",
+      constants: { OP: SOFTMAX_KINDS[a.kind] },
+      uniforms: new UniformWriter().u32(a.rows).u32(a.len).build(),
+      buffers: [x.buffer(a.kind), y.buffer(a.kind)],
+      workgroups: grid2d(a.rows),
+    });
+    return y;
+  },
+});
+
+function alongAxis(kind: SoftmaxKind, x: Tensor, axis: number, keepdims: boolean): Tensor {
+  checkInputs(kind, [x]);
+  if (x.rank === 0) throw new Error(`${kind}: needs at least one dimension, got a scalar`);
+  const ax = normalizeAxis(kind, axis, x.rank);
+  const len = x.shape[ax];
+  const last = x.rank - 1;
+  const perm = x.shape.map((_, i) => i);
+  [perm[ax], perm[last]] = [perm[last], perm[ax]];
+  const moved = ax === last ? x : permute(x, perm);
+  const rows = shapeSize(moved.shape.slice(0, -1));
+  const view = moved.reshape(rows, len);
+  const y = runOp(softmaxRowsOp, [view], { kind, rows, len });
+  view.dispose();
+  if (moved !== x) moved.dispose();
+  if (kind === "logsumexp") {
+    const shape = x.shape.map((d, i) => (i === ax ? 1 : d));
+    const out = y.reshape(keepdims ? shape : shape.filter((_, i) => i !== ax));
+    y.dispose();
+    return out;
+  }
+  const back = y.reshape(moved.shape);
+  y.dispose();
+  if (ax === last) return back;
+  const out = permute(back, perm);
+  back.dispose();
+  return out;
+}
+
+/** softmax along `axis` (default the last): exp(x − max) / Σ exp(x − max). */
+export function softmax(x: Tensor, axis = -1): Tensor {
+  return alongAxis("softmax", x, axis, true);
+}
+
+/** log(softmax(x)) along `axis` (default the last), computed stably. */
+export function logsoftmax(x: Tensor, axis = -1): Tensor {
+  return alongAxis("logsoftmax", x, axis, true);
+}
+
+/** log Σ exp(x) along `axis` (default the last), stably; the axis is dropped unless keepdims. */
+export function logsumexp(x: Tensor, axis = -1, opts: { keepdims?: boolean } = {}): Tensor {
+  return alongAxis("logsumexp", x, axis, opts.keepdims ?? false);
+}
