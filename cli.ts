@@ -49,7 +49,9 @@ async function info(args: string[]): Promise<number> {
     return 0;
   }
   const { info } = gpuRuntime();
-  console.log(`adapter:  ${info.description}${info.isFallbackAdapter ? " (fallback/software)" : ""}`);
+  console.log(
+    `adapter:  ${info.description}${info.isFallbackAdapter ? " (fallback/software)" : ""}`,
+  );
   console.log(`vendor:   ${info.vendor || "-"}  architecture: ${info.architecture || "-"}`);
   console.log(`features: ${info.features.join(", ") || "-"}`);
   console.log("limits:");

@@ -117,6 +117,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       r = r * p.scale;
     }
     Y[g] = r;
-    if (isArg) { YI[g] = f32(si[0]); }
+    // A row with no candidate (all NaN) reports index 0, like the CPU twin.
+    if (isArg) { YI[g] = select(f32(si[0]), 0.0, si[0] == 0xffffffffu); }
   }
 }

@@ -1,12 +1,17 @@
 // Elementwise unary ops: Y[i] = f(X[i]).
 // Specialised by the override OP (codes in src/ops/elementwise.ts, UNARY_OPS).
-// dispatch: 2-D grid of 256-wide workgroups covering n elements (see grid2d).
+// Entry points: `main` (one element per invocation) and `main_vec4` (four per invocation
+// through vec4 loads; reads and writes up to ceil(n/4)*4 elements, which the pool's
+// 256-byte size classes always hold).
+// dispatch: 2-D grid of 256-wide workgroups covering n (main) or ceil(n/4) (main_vec4).
 
 struct Params { n: u32, alpha: f32, _p1: u32, _p2: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(1) var<storage, read> X4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> Y4: array<vec4<f32>>;
 
 override OP: u32 = 0u;
 
@@ -70,5 +75,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let i = (wid.y * nwg.x + wid.x) * 256u + lid;
   if (i < p.n) {
     Y[i] = f(X[i]);
+  }
+}
+
+@compute @workgroup_size(256)
+fn main_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  if (i < (p.n + 3u) / 4u) {
+    let x = X4[i];
+    Y4[i] = vec4<f32>(f(x.x), f(x.y), f(x.z), f(x.w));
   }
 }

@@ -98,8 +98,10 @@ export async function acquireDevice(opts: AcquireOptions = {}): Promise<Acquired
   const description = ai.description || ai.device || "unknown adapter";
   const vendor = ai.vendor;
   const architecture = ai.architecture;
-  const isFallbackAdapter = Boolean((ai as unknown as { isFallbackAdapter?: boolean })
-    .isFallbackAdapter);
+  const isFallbackAdapter = Boolean(
+    (ai as unknown as { isFallbackAdapter?: boolean })
+      .isFallbackAdapter,
+  );
 
   const device = await adapter.requestDevice({
     requiredFeatures: requiredFeatures as GPUFeatureName[],

@@ -18,7 +18,7 @@
 import { liveCounters } from "./counters.ts";
 import { acquireDevice, type GpuInfo } from "./device.ts";
 import { BufferPool } from "./pool.ts";
-import { kernelSource, type KernelName } from "./kernels.ts";
+import { type KernelName, kernelSource } from "./kernels.ts";
 
 /** Override constants that specialise a kernel (compiled once per distinct set). */
 export type KernelConstants = Record<string, number | boolean>;
@@ -171,7 +171,11 @@ export class GpuRuntime {
   }
 
   /** The compiled pipeline for a kernel specialisation (cached). */
-  pipeline(kernel: KernelName, constants: KernelConstants = {}, entryPoint = "main"): CachedPipeline {
+  pipeline(
+    kernel: KernelName,
+    constants: KernelConstants = {},
+    entryPoint = "main",
+  ): CachedPipeline {
     const keys = Object.keys(constants).sort();
     const key = `${kernel}:${entryPoint}:${keys.map((k) => `${k}=${constants[k]}`).join(",")}`;
     let cached = this.#pipelines.get(key);
@@ -211,7 +215,9 @@ export class GpuRuntime {
 
   #uniformSlot(bytes: ArrayBuffer): { buffer: GPUBuffer; offset: number } {
     if (bytes.byteLength > UNIFORM_SLOT) {
-      throw new Error(`denet gpu: uniform block of ${bytes.byteLength} bytes exceeds ${UNIFORM_SLOT}`);
+      throw new Error(
+        `denet gpu: uniform block of ${bytes.byteLength} bytes exceeds ${UNIFORM_SLOT}`,
+      );
     }
     if (this.#uniformUsed + UNIFORM_SLOT > UNIFORM_CHUNK) {
       this.#writeUniformChunk();

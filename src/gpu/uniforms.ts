@@ -47,7 +47,9 @@ export class UniformWriter {
   /** Appends `array<vec4<u32>, slots/4>` holding `values` (zero-padded to `slots`). */
   u32Array(values: readonly number[], slots: number): this {
     if (values.length > slots) {
-      throw new Error(`denet gpu: ${values.length} values do not fit a ${slots}-slot uniform array`);
+      throw new Error(
+        `denet gpu: ${values.length} values do not fit a ${slots}-slot uniform array`,
+      );
     }
     this.align16();
     for (let i = 0; i < slots; i++) this.u32(values[i] ?? 0);

@@ -100,10 +100,11 @@ function defineUnary(name: UnaryOpName) {
       const rt = gpuRuntime();
       rt.dispatch({
         kernel: "unary",
+        entryPoint: "main_vec4",
         constants: { OP: code },
         uniforms: new UniformWriter().u32(x.size).f32(0).build(),
         buffers: [x.buffer(name), y.buffer(name)],
-        workgroups: grid2d(Math.ceil(x.size / 256)),
+        workgroups: grid2d(Math.ceil(x.size / 1024)),
       });
       return y;
     },
@@ -136,7 +137,7 @@ function binaryCpu(name: BinaryOpName, inputs: readonly Tensor[], attrs: BinaryA
     const src = x.host(name);
     const out = hostArray(x.dtype, x.size);
     const s = attrs.scalar as number;
-    if (attrs.scalarSide === "b") for (let i = 0; i < src.length; i++) out[i] = f(src[i], s);
+    if (attrs.scalarSide === "b") { for (let i = 0; i < src.length; i++) out[i] = f(src[i], s); }
     else for (let i = 0; i < src.length; i++) out[i] = f(s, src[i]);
     return new Tensor(x.shape, x.dtype, out);
   }
@@ -185,11 +186,14 @@ function binaryGpu(name: BinaryOpName, inputs: readonly Tensor[], attrs: BinaryA
     if (x.size === 0) return y;
     rt.dispatch({
       kernel: "binary",
+      entryPoint: "main_vec4",
       constants: { OP: code, MODE: attrs.scalarSide === "b" ? 2 : 3 },
-      uniforms: new UniformWriter().u32(x.size).u32(0).f32(attrs.scalar as number).build(),
+      // The full Params block (shape/stride arrays unused but part of the binding size).
+      uniforms: new UniformWriter().u32(x.size).u32(0).f32(attrs.scalar as number).u32(0)
+        .u32Array([], 8).u32Array([], 8).u32Array([], 8).build(),
       // The unused operand binds the input again (both bindings are read-only).
       buffers: [x.buffer(name), x.buffer(name), y.buffer(name)],
-      workgroups: grid2d(Math.ceil(x.size / 256)),
+      workgroups: grid2d(Math.ceil(x.size / 1024)),
     });
     return y;
   }
@@ -205,10 +209,11 @@ function binaryGpu(name: BinaryOpName, inputs: readonly Tensor[], attrs: BinaryA
   w.u32Array(same ? [] : broadcastStrides(b.shape, shape), 8);
   rt.dispatch({
     kernel: "binary",
+    entryPoint: same ? "main_vec4" : "main",
     constants: { OP: code, MODE: same ? 0 : 1 },
     uniforms: w.build(),
     buffers: [a.buffer(name), b.buffer(name), y.buffer(name)],
-    workgroups: grid2d(Math.ceil(y.size / 256)),
+    workgroups: grid2d(Math.ceil(y.size / (same ? 1024 : 256))),
   });
   return y;
 }
@@ -223,10 +228,14 @@ function defineBinary(name: BinaryOpName) {
   });
 }
 
-for (const name of Object.keys(BINARY_OPS) as BinaryOpName[]) binaryDefs.set(name, defineBinary(name));
+for (const name of Object.keys(BINARY_OPS) as BinaryOpName[]) {
+  binaryDefs.set(name, defineBinary(name));
+}
 
 function checkScalar(name: string, v: number): void {
-  if (typeof v !== "number") throw new Error(`${name}: scalar operand must be a number, got ${typeof v}`);
+  if (typeof v !== "number") {
+    throw new Error(`${name}: scalar operand must be a number, got ${typeof v}`);
+  }
 }
 
 /** Applies the binary op `name` with broadcasting; either operand may be a number. */

@@ -52,7 +52,7 @@ export function gemmCpu(inputs: readonly Tensor[], g: GemmAttrs): Tensor {
       for (let k = 0; k < K; k++) {
         const av = g.transA ? A[oa + k * M + i] : A[oa + i * K + k];
         if (av === 0) continue;
-        if (g.transB) for (let j = 0; j < N; j++) row[j] += av * B[ob + j * K + k];
+        if (g.transB) { for (let j = 0; j < N; j++) row[j] += av * B[ob + j * K + k]; }
         else for (let j = 0; j < N; j++) row[j] += av * B[ob + k * N + j];
       }
       const oc = (bi * M + i) * N;
@@ -140,9 +140,9 @@ export function gemm(a: Tensor, b: Tensor, opts: GemmOptions = {}): Tensor {
   const [K2, N] = dims("gemm", b, transB, "B");
   if (K !== K2) {
     throw new Error(
-      `gemm: inner dimensions differ: op(A) is ${M}×${K}, op(B) is ${K2}×${N} (A ${fmtShape(a.shape)}${
-        transA ? "ᵀ" : ""
-      }, B ${fmtShape(b.shape)}${transB ? "ᵀ" : ""})`,
+      `gemm: inner dimensions differ: op(A) is ${M}×${K}, op(B) is ${K2}×${N} (A ${
+        fmtShape(a.shape)
+      }${transA ? "ᵀ" : ""}, B ${fmtShape(b.shape)}${transB ? "ᵀ" : ""})`,
     );
   }
   const ba = a.rank === 3 ? a.shape[0] : 1;
@@ -155,7 +155,9 @@ export function gemm(a: Tensor, b: Tensor, opts: GemmOptions = {}): Tensor {
   const outShape = batched ? [batch, M, N] : [M, N];
   const beta = opts.beta ?? 0;
   if (beta !== 0 && !opts.c) throw new Error("gemm: beta ≠ 0 needs the C operand (opts.c)");
-  if (opts.c && (opts.c.rank !== outShape.length || opts.c.shape.some((d, i) => d !== outShape[i]))) {
+  if (
+    opts.c && (opts.c.rank !== outShape.length || opts.c.shape.some((d, i) => d !== outShape[i]))
+  ) {
     throw new Error(`gemm: C has shape ${fmtShape(opts.c.shape)}, expected ${fmtShape(outShape)}`);
   }
   return runOp(gemmOp, inputs, {
@@ -178,7 +180,11 @@ export function gemm(a: Tensor, b: Tensor, opts: GemmOptions = {}): Tensor {
  * Batched matrix multiply of 3-D tensors [batch, M, K] · [batch, K, N] → [batch, M, N]
  * (Knet's `bmm`), with optional transposes of the matrices.
  */
-export function bmm(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: boolean } = {}): Tensor {
+export function bmm(
+  a: Tensor,
+  b: Tensor,
+  opts: { transA?: boolean; transB?: boolean } = {},
+): Tensor {
   if (a.rank !== 3 || b.rank !== 3) {
     throw new Error(`bmm: operands must be 3-D, got ${describe(a)} and ${describe(b)}`);
   }
@@ -192,7 +198,9 @@ export function bmm(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: boo
 export function matmul(a: Tensor, b: Tensor): Tensor {
   checkInputs("matmul", [a, b]);
   if (a.rank === 0 || b.rank === 0) {
-    throw new Error(`matmul: operands must have at least 1 dimension, got ${describe(a)} and ${describe(b)}`);
+    throw new Error(
+      `matmul: operands must have at least 1 dimension, got ${describe(a)} and ${describe(b)}`,
+    );
   }
   const av = a.rank === 1 ? a.reshape(1, a.size) : a;
   const bv = b.rank === 1 ? b.reshape(b.size, 1) : b;
@@ -203,7 +211,11 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (bv !== b) release.push(bv);
   try {
     if (K !== K2) {
-      throw new Error(`matmul: inner dimensions differ: ${fmtShape(a.shape)} · ${fmtShape(b.shape)} (${K} vs ${K2})`);
+      throw new Error(
+        `matmul: inner dimensions differ: ${fmtShape(a.shape)} · ${
+          fmtShape(b.shape)
+        } (${K} vs ${K2})`,
+      );
     }
     const batchA = av.shape.slice(0, -2);
     const batchB = bv.shape.slice(0, -2);

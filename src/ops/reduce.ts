@@ -12,7 +12,7 @@ import { gpuRuntime } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { fmtShape, normalizeAxes } from "../tensor/shape.ts";
 import { emptyGpu, hostArray, shapeSize, Tensor } from "../tensor/tensor.ts";
-import { binary } from "./elementwise.ts";
+import { binary, unary } from "./elementwise.ts";
 import { checkInputs, defineOp, runOp } from "./registry.ts";
 import { permute } from "./shape.ts";
 
@@ -114,7 +114,9 @@ export function reduceRowsGpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
   const isArg = r.kind === "argmax" || r.kind === "argmin";
   const out = emptyGpu(r.outShape);
   if (r.rows === 0) return out;
-  const chunks = r.rows < SPLIT_ROWS && r.len > 2 * CHUNK ? Math.min(256, Math.ceil(r.len / CHUNK)) : 1;
+  const chunks = r.rows < SPLIT_ROWS && r.len > 2 * CHUNK
+    ? Math.min(256, Math.ceil(r.len / CHUNK))
+    : 1;
   const chunkLen = Math.ceil(r.len / chunks);
   const OP = REDUCE_KINDS[r.kind];
   const FINAL = r.sqrt ? 1 : 0;
@@ -133,7 +135,8 @@ export function reduceRowsGpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
     rt.dispatch({
       kernel: "reduce",
       constants: { OP, MAP: second ? 0 : REDUCE_MAPS[r.map], FINAL, SECOND: second },
-      uniforms: new UniformWriter().u32(r.rows).u32(len).u32(nChunks).u32(cLen).f32(r.scale).build(),
+      uniforms: new UniformWriter().u32(r.rows).u32(len).u32(nChunks).u32(cLen).f32(r.scale)
+        .build(),
       buffers: [input, second ? input : x2Buf, inputIdx, values, indices],
       workgroups: grid2d(r.rows * nChunks),
     });
@@ -194,9 +197,15 @@ function reduceAxes(
   const len = shapeSize(ax.map((a) => x.shape[a]));
   const rows = shapeSize(kept.map((a) => x.shape[a]));
   if (len === 0 && rows > 0 && kind !== "sum" && kind !== "prod") {
-    throw new Error(`${op}: cannot reduce over an empty dimension (shape ${fmtShape(x.shape)}, axes [${ax.join(",")}])`);
+    throw new Error(
+      `${op}: cannot reduce over an empty dimension (shape ${fmtShape(x.shape)}, axes [${
+        ax.join(",")
+      }])`,
+    );
   }
-  const outShape = opts.keepdims ? x.shape.map((d, i) => (ax.includes(i) ? 1 : d)) : kept.map((a) => x.shape[a]);
+  const outShape = opts.keepdims
+    ? x.shape.map((d, i) => (ax.includes(i) ? 1 : d))
+    : kept.map((a) => x.shape[a]);
   const perm = [...kept, ...ax];
   const moved = perm.every((p, i) => p === i) ? x : permute(x, perm);
   const out = runOp(reduceRowsOp, [moved], {
@@ -275,7 +284,9 @@ export function variance(x: Tensor, axes?: Axes, opts: VarOptions = {}): Tensor 
 /** Standard deviation over `axes`: √{@link variance}. */
 export function std(x: Tensor, axes?: Axes, opts: VarOptions = {}): Tensor {
   const v = variance(x, axes, opts);
-  const out = binary("pow", v, 0.5);
+  // sqrt, not pow(v, 0.5): correctly rounded, and NaN (n = 1, corrected) stays NaN on
+  // the GPU (pow's exp2∘log2 gave 0 for NaN on llvmpipe).
+  const out = unary("sqrt", v);
   v.dispose();
   return out;
 }
@@ -283,7 +294,9 @@ export function std(x: Tensor, axes?: Axes, opts: VarOptions = {}): Tensor {
 function checkVectors(op: string, x: Tensor, y: Tensor): void {
   checkInputs(op, [x, y]);
   if (x.size !== y.size) {
-    throw new Error(`${op}: vectors of different lengths ${fmtShape(x.shape)} and ${fmtShape(y.shape)}`);
+    throw new Error(
+      `${op}: vectors of different lengths ${fmtShape(x.shape)} and ${fmtShape(y.shape)}`,
+    );
   }
 }
 

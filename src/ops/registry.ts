@@ -68,7 +68,9 @@ export function checkInputs(op: string, inputs: readonly Tensor[]): DeviceName {
       );
     }
     if (t.dtype !== first.dtype) {
-      throw new Error(`${op}: inputs have different dtypes (${inputs.map(describe).join(" and ")})`);
+      throw new Error(
+        `${op}: inputs have different dtypes (${inputs.map(describe).join(" and ")})`,
+      );
     }
   }
   return first.device;

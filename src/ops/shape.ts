@@ -16,7 +16,14 @@ import {
   normalizeAxis,
   stridesOf,
 } from "../tensor/shape.ts";
-import { emptyGpu, hostArray, type HostArray, shapeSize, Tensor } from "../tensor/tensor.ts";
+import {
+  checkShape,
+  emptyGpu,
+  type HostArray,
+  hostArray,
+  shapeSize,
+  Tensor,
+} from "../tensor/tensor.ts";
 import { checkInputs, defineOp, runOp } from "./registry.ts";
 
 /** A strided view description: which elements of the source, in which order. */
@@ -90,7 +97,15 @@ const gatherOp = defineOp<StridedRead>({
   name: "strided_read",
   cpu: ([x], r) => {
     const out = hostArray(x.dtype, shapeSize(r.shape));
-    stridedCopyCpu(x.host("strided_read"), r.offset, r.strides, out, 0, stridesOf(r.shape), r.shape);
+    stridedCopyCpu(
+      x.host("strided_read"),
+      r.offset,
+      r.strides,
+      out,
+      0,
+      stridesOf(r.shape),
+      r.shape,
+    );
     return new Tensor(r.shape, x.dtype, out);
   },
   gpu: ([x], r) => {
@@ -104,7 +119,11 @@ const gatherOp = defineOp<StridedRead>({
 export function permute(x: Tensor, perm: readonly number[]): Tensor {
   checkInputs("permute", [x]);
   if (perm.length !== x.rank) {
-    throw new Error(`permute: permutation [${perm.join(",")}] does not match rank ${x.rank} of ${fmtShape(x.shape)}`);
+    throw new Error(
+      `permute: permutation [${perm.join(",")}] does not match rank ${x.rank} of ${
+        fmtShape(x.shape)
+      }`,
+    );
   }
   const norm = perm.map((d) => normalizeAxis("permute", d, x.rank));
   if (new Set(norm).size !== norm.length) {
@@ -140,7 +159,9 @@ export type SliceSpec = number | null | readonly [number?, number?, number?];
 export function slice(x: Tensor, specs: readonly SliceSpec[]): Tensor {
   checkInputs("slice", [x]);
   if (specs.length > x.rank) {
-    throw new Error(`slice: ${specs.length} slice specs for a tensor of rank ${x.rank} ${fmtShape(x.shape)}`);
+    throw new Error(
+      `slice: ${specs.length} slice specs for a tensor of rank ${x.rank} ${fmtShape(x.shape)}`,
+    );
   }
   const s = stridesOf(x.shape);
   let offset = 0;
@@ -161,7 +182,9 @@ export function slice(x: Tensor, specs: readonly SliceSpec[]): Tensor {
     }
     const clamp = (v: number | undefined | null, dflt: number, lo: number, hi: number) => {
       if (v === undefined || v === null) return dflt;
-      if (!Number.isInteger(v)) throw new Error(`slice: bound ${v} in dimension ${d} is not an integer`);
+      if (!Number.isInteger(v)) {
+        throw new Error(`slice: bound ${v} in dimension ${d} is not an integer`);
+      }
       const w = v < 0 ? v + n : v;
       return Math.min(Math.max(w, lo), hi);
     };
@@ -178,8 +201,13 @@ export function slice(x: Tensor, specs: readonly SliceSpec[]): Tensor {
 
 /** Reverses the order of elements along the given dimensions. */
 export function flip(x: Tensor, dims: number | readonly number[]): Tensor {
-  const list = (typeof dims === "number" ? [dims] : [...dims]).map((d) => normalizeAxis("flip", d, x.rank));
-  return slice(x, x.shape.map((_, d) => (list.includes(d) ? [undefined, undefined, -1] as const : null)));
+  const list = (typeof dims === "number" ? [dims] : [...dims]).map((d) =>
+    normalizeAxis("flip", d, x.rank)
+  );
+  return slice(
+    x,
+    x.shape.map((_, d) => (list.includes(d) ? [undefined, undefined, -1] as const : null)),
+  );
 }
 
 const concatOp = defineOp<{ axis: number }>({
@@ -227,6 +255,9 @@ function concatShape(xs: readonly Tensor[], axis: number): number[] {
 /** Concatenates tensors along an existing axis (default 0). */
 export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   if (xs.length === 0) throw new Error("concat: no tensors given");
+  if (xs[0].rank === 0) {
+    throw new Error("concat: cannot concatenate scalars (shape []); reshape them to [1] first");
+  }
   const a = normalizeAxis("concat", axis, xs[0].rank);
   return runOp(concatOp, xs, { axis: a });
 }
@@ -234,11 +265,16 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
 /** Materialises `x` broadcast to `shape` (NumPy rules). */
 export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   checkInputs("broadcastTo", [x]);
+  checkShape("broadcastTo", shape);
   const full = broadcastShapes("broadcastTo", x.shape, shape);
   if (full.length !== shape.length || full.some((d, i) => d !== shape[i])) {
     throw new Error(`broadcastTo: cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
   }
-  return runOp(gatherOp, [x], { shape: [...shape], offset: 0, strides: broadcastStrides(x.shape, shape) });
+  return runOp(gatherOp, [x], {
+    shape: [...shape],
+    offset: 0,
+    strides: broadcastStrides(x.shape, shape),
+  });
 }
 
 /** A contiguous copy of a tensor on the same device. */

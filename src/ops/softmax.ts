@@ -54,11 +54,13 @@ const softmaxRowsOp = defineOp<RowsAttrs>({
   gpu: ([x], a) => {
     const y = emptyGpu(a.kind === "logsumexp" ? [a.rows] : [a.rows, a.len]);
     if (y.size === 0) return y;
-    gpuRuntime().dispatch({
+    const rt = gpuRuntime();
+    rt.dispatch({
       kernel: "softmax",
       constants: { OP: SOFTMAX_KINDS[a.kind] },
       uniforms: new UniformWriter().u32(a.rows).u32(a.len).build(),
-      buffers: [x.buffer(a.kind), y.buffer(a.kind)],
+      // logsumexp over an empty axis (len 0) has rows but no input: bind the dummy.
+      buffers: [x.size > 0 ? x.buffer(a.kind) : rt.dummy, y.buffer(a.kind)],
       workgroups: grid2d(a.rows),
     });
     return y;
@@ -71,8 +73,10 @@ function alongAxis(kind: SoftmaxKind, x: Tensor, axis: number, keepdims: boolean
   const ax = normalizeAxis(kind, axis, x.rank);
   const len = x.shape[ax];
   const last = x.rank - 1;
-  const perm = x.shape.map((_, i) => i);
-  [perm[ax], perm[last]] = [perm[last], perm[ax]];
+  // Move the axis last keeping the other axes in order, so the rows (and logsumexp's
+  // output) are in the order of x's remaining dimensions; `inv` moves it back.
+  const perm = [...x.shape.map((_, i) => i).filter((i) => i !== ax), ax];
+  const inv = perm.map((_, i) => perm.indexOf(i));
   const moved = ax === last ? x : permute(x, perm);
   const rows = shapeSize(moved.shape.slice(0, -1));
   const view = moved.reshape(rows, len);
@@ -88,7 +92,7 @@ function alongAxis(kind: SoftmaxKind, x: Tensor, axis: number, keepdims: boolean
   const back = y.reshape(moved.shape);
   y.dispose();
   if (ax === last) return back;
-  const out = permute(back, perm);
+  const out = permute(back, inv);
   back.dispose();
   return out;
 }

@@ -69,7 +69,11 @@ const vectorOp = defineOp<VectorAttrs>({
       kernel: "vector",
       constants: { OP: VECTOR_KINDS[v.kind], A_ON_DEVICE: v.aOnDevice },
       uniforms: new UniformWriter().u32(y.size).f32(v.a).f32(v.b).build(),
-      buffers: [x ? x.buffer(v.kind) : rt.dummy, coef ? coef.buffer(v.kind) : rt.dummy, y.buffer(v.kind)],
+      buffers: [
+        x ? x.buffer(v.kind) : rt.dummy,
+        coef ? coef.buffer(v.kind) : rt.dummy,
+        y.buffer(v.kind),
+      ],
       workgroups: grid2d(Math.ceil(y.size / 256)),
     });
     return y;
@@ -84,7 +88,9 @@ function run(kind: VectorKind, a: number | Tensor, x: Tensor | null, y: Tensor, 
   }
   if (x === y) throw new Error(`${kind}: x and y must be different tensors`);
   if (typeof a !== "number" && a.size !== 1) {
-    throw new Error(`${kind}: a device coefficient must have one element, got ${fmtShape(a.shape)}`);
+    throw new Error(
+      `${kind}: a device coefficient must have one element, got ${fmtShape(a.shape)}`,
+    );
   }
   return runOp(vectorOp, inputs, {
     kind,
@@ -119,7 +125,9 @@ export function fill(x: Tensor, v: number | Tensor): Tensor {
 export function copyInto(src: Tensor, dst: Tensor): Tensor {
   checkInputs("copy", [src, dst]);
   if (src.size !== dst.size) {
-    throw new Error(`copy: src ${fmtShape(src.shape)} and dst ${fmtShape(dst.shape)} differ in length`);
+    throw new Error(
+      `copy: src ${fmtShape(src.shape)} and dst ${fmtShape(dst.shape)} differ in length`,
+    );
   }
   if (src === dst) return dst;
   if (src.device === "cpu") {

@@ -34,7 +34,12 @@ export interface RandomOptions extends CreateOptions {
   rng?: Rng;
 }
 
-function place(op: string, shape: readonly number[], values: HostArray, opts: CreateOptions): Tensor {
+function place(
+  op: string,
+  shape: readonly number[],
+  values: HostArray,
+  opts: CreateOptions,
+): Tensor {
   const device = opts.device ?? defaultDevice();
   const dtype = opts.dtype ?? "f32";
   if (device === "gpu") {
@@ -49,7 +54,9 @@ function place(op: string, shape: readonly number[], values: HostArray, opts: Cr
 
 function checkDtype(op: string, dtype: string | undefined): DType {
   const d = dtype ?? "f32";
-  if (d !== "f32" && d !== "f64") throw new Error(`${op}: unknown dtype "${d}" (expected f32 or f64)`);
+  if (d !== "f32" && d !== "f64") {
+    throw new Error(`${op}: unknown dtype "${d}" (expected f32 or f64)`);
+  }
   return d;
 }
 
@@ -59,23 +66,37 @@ function shapeArg(op: string, shape: number | readonly number[]): number[] {
   return s;
 }
 
-/** A tensor filled with `value`. */
-export function full(shape: number | readonly number[], value: number, opts: CreateOptions = {}): Tensor {
-  const s = shapeArg("full", shape);
-  const dtype = checkDtype("full", opts.dtype);
+/** `full` under the name of the calling op (for its error messages). */
+function filled(
+  op: string,
+  shape: number | readonly number[],
+  value: number,
+  opts: CreateOptions,
+): Tensor {
+  const s = shapeArg(op, shape);
+  const dtype = checkDtype(op, opts.dtype);
   const values = hostArray(dtype, shapeSize(s));
   values.fill(value);
-  return place("full", s, values, { ...opts, dtype });
+  return place(op, s, values, { ...opts, dtype });
+}
+
+/** A tensor filled with `value`. */
+export function full(
+  shape: number | readonly number[],
+  value: number,
+  opts: CreateOptions = {},
+): Tensor {
+  return filled("full", shape, value, opts);
 }
 
 /** A tensor of zeros. */
 export function zeros(shape: number | readonly number[], opts: CreateOptions = {}): Tensor {
-  return full(shape, 0, opts);
+  return filled("zeros", shape, 0, opts);
 }
 
 /** A tensor of ones. */
 export function ones(shape: number | readonly number[], opts: CreateOptions = {}): Tensor {
-  return full(shape, 1, opts);
+  return filled("ones", shape, 1, opts);
 }
 
 function inferNestedShape(data: NestedArray): number[] {
@@ -93,7 +114,9 @@ function flattenNested(op: string, data: NestedArray, shape: number[], out: Host
   let k = 0;
   const walk = (v: NestedArray, dim: number) => {
     if (dim === shape.length) {
-      if (typeof v !== "number") throw new Error(`${op}: ragged nested array (expected a number at depth ${dim})`);
+      if (typeof v !== "number") {
+        throw new Error(`${op}: ragged nested array (expected a number at depth ${dim})`);
+      }
       out[k++] = v;
       return;
     }
@@ -122,6 +145,10 @@ export function fromArray(
   let values: HostArray;
   if (typeof data === "number") {
     shape = opts.shape ? [...opts.shape] : [];
+    checkShape("fromArray", shape);
+    if (shapeSize(shape) !== 1) {
+      throw new Error(`fromArray: 1 value does not fit shape ${fmtShape(shape)}`);
+    }
     values = hostArray(dtype, 1);
     values[0] = data;
   } else if (Array.isArray(data) && !opts.shape) {
@@ -150,7 +177,9 @@ export function fromArray(
 export function arange(start: number, stop?: number, step = 1, opts: CreateOptions = {}): Tensor {
   if (stop === undefined) [start, stop] = [0, start];
   if (!Number.isFinite(start) || !Number.isFinite(stop) || !Number.isFinite(step) || step === 0) {
-    throw new Error(`arange: start, stop and step must be finite and step non-zero (got ${start}, ${stop}, ${step})`);
+    throw new Error(
+      `arange: start, stop and step must be finite and step non-zero (got ${start}, ${stop}, ${step})`,
+    );
   }
   const n = Math.max(0, Math.ceil((stop - start) / step));
   const dtype = checkDtype("arange", opts.dtype);

@@ -30,7 +30,9 @@ export function broadcastShapes(op: string, a: readonly number[], b: readonly nu
     const db = b[b.length - rank + i] ?? 1;
     if (da !== db && da !== 1 && db !== 1) {
       throw new Error(
-        `${op}: shapes ${fmtShape(a)} and ${fmtShape(b)} do not broadcast (dimension ${i}: ${da} vs ${db})`,
+        `${op}: shapes ${fmtShape(a)} and ${
+          fmtShape(b)
+        } do not broadcast (dimension ${i}: ${da} vs ${db})`,
       );
     }
     out[i] = da === 1 ? db : da;
@@ -81,6 +83,8 @@ export const MAX_RANK = 8;
 /** Throws when a shape exceeds the kernels' rank limit. */
 export function checkRank(op: string, shape: readonly number[]): void {
   if (shape.length > MAX_RANK) {
-    throw new Error(`${op}: rank ${shape.length} exceeds the maximum rank ${MAX_RANK} (${fmtShape(shape)})`);
+    throw new Error(
+      `${op}: rank ${shape.length} exceeds the maximum rank ${MAX_RANK} (${fmtShape(shape)})`,
+    );
   }
 }

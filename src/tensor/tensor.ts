@@ -12,7 +12,7 @@
  * @module
  */
 
-import { gpuRuntime, type GpuRuntime } from "../gpu/runtime.ts";
+import { type GpuRuntime, gpuRuntime } from "../gpu/runtime.ts";
 import { formatTensor } from "./format.ts";
 import { trackTensor } from "./scope.ts";
 
@@ -110,8 +110,12 @@ export class Tensor {
     this.dtype = dtype;
     this.size = shapeSize(shape);
     if (storage instanceof GpuStorage || storage === null) {
-      if (dtype !== "f32") throw new Error(`Tensor: dtype ${dtype} is not supported on the GPU (f32 only)`);
-      if (storage === null && this.size !== 0) throw new Error("Tensor: non-empty GPU tensor without storage");
+      if (dtype !== "f32") {
+        throw new Error(`Tensor: dtype ${dtype} is not supported on the GPU (f32 only)`);
+      }
+      if (storage === null && this.size !== 0) {
+        throw new Error("Tensor: non-empty GPU tensor without storage");
+      }
       this.device = "gpu";
       this.#host = null;
       this.#gpu = storage;
@@ -122,7 +126,9 @@ export class Tensor {
     } else {
       if (storage.length !== this.size) {
         throw new Error(
-          `Tensor: ${storage.length} values do not fit shape [${shape.join(",")}] (${this.size} elements)`,
+          `Tensor: ${storage.length} values do not fit shape [${
+            shape.join(",")
+          }] (${this.size} elements)`,
         );
       }
       if ((dtype === "f64") !== (storage instanceof Float64Array)) {
@@ -187,6 +193,7 @@ export class Tensor {
 
   /** The values as nested arrays (a number for a scalar). */
   async toArray(): Promise<NestedArray> {
+    this.#assertLive("toArray");
     return nest(await this.data(), this.shape);
   }
 
@@ -197,6 +204,7 @@ export class Tensor {
 
   /** The single value of a one-element tensor. */
   async item(): Promise<number> {
+    this.#assertLive("item");
     if (this.size !== 1) {
       throw new Error(`item: expected a one-element tensor, got shape [${this.shape.join(",")}]`);
     }
@@ -209,7 +217,7 @@ export class Tensor {
     if (this.device === "gpu") return this;
     if (this.dtype !== "f32") {
       throw new Error(
-        `gpu: dtype ${this.dtype} is not supported on the GPU (f32 only); convert with .to("f32") first`,
+        `gpu: dtype ${this.dtype} is not supported on the GPU (f32 only); convert with .asType("f32") first`,
       );
     }
     return uploadTensor(this.shape, this.#host as Float32Array);
@@ -224,6 +232,9 @@ export class Tensor {
 
   /** Converts a CPU tensor's dtype (a copy; itself when the dtype matches). */
   asType(dtype: DType): Tensor {
+    if (dtype !== "f32" && dtype !== "f64") {
+      throw new Error(`asType: unknown dtype "${dtype}" (expected f32 or f64)`);
+    }
     if (dtype === this.dtype) return this;
     const src = this.host("asType");
     const out = hostArray(dtype, this.size);
