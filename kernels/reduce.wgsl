@@ -8,8 +8,13 @@
 //   SECOND: the input is partials (values in X, indices in XI)
 // Arg ops return the index (within the row) as f32 in YI; ties keep the first index.
 // dispatch: rows*chunks workgroups as a 2-D grid (see grid2d).
+//
+// Entry point `main_strided` reduces a middle axis in place: X viewed as
+// [outer, len, inner], one invocation per output (outer*inner of them) looping over len,
+// so neighbouring invocations read neighbouring addresses (no permute needed).
+// dispatch: ceil(rows / 256) workgroups as a 2-D grid, rows = outer*inner.
 
-struct Params { rows: u32, len: u32, chunks: u32, chunkLen: u32, scale: f32, _p0: u32, _p1: u32, _p2: u32 }
+struct Params { rows: u32, len: u32, chunks: u32, chunkLen: u32, scale: f32, inner: u32, _p1: u32, _p2: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
@@ -119,5 +124,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     Y[g] = r;
     // A row with no candidate (all NaN) reports index 0, like the CPU twin.
     if (isArg) { YI[g] = select(f32(si[0]), 0.0, si[0] == 0xffffffffu); }
+  }
+}
+
+@compute @workgroup_size(256)
+fn main_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+  let g = (wid.y * nwg.x + wid.x) * WG + lid;
+  if (g >= p.rows) { return; }
+  let base = (g / p.inner) * p.len * p.inner + g % p.inner;
+  let isArg = OP == 4u || OP == 5u;
+  var acc = identity();
+  var ai = 0xffffffffu;
+  for (var j = 0u; j < p.len; j++) {
+    let v = mapped(base + j * p.inner);
+    if (isArg) {
+      if (better(v, j, acc, ai)) { acc = v; ai = j; }
+    } else {
+      acc = combine(acc, v);
+    }
+  }
+  if (isArg) {
+    YI[g] = select(f32(ai), 0.0, ai == 0xffffffffu);
+  } else {
+    if (FINAL == 1u) { acc = sqrt(acc); }
+    Y[g] = acc * p.scale;
   }
 }

@@ -292,6 +292,11 @@ const AXIS_CASES: { shape: number[]; axes: dn.Axes }[] = [
   { shape: [257], axes: 0 },
   { shape: [1000, 3], axes: 0 },
   { shape: [2, 1, 4], axes: 1 },
+  // A contiguous block of middle axes with ≥ 256 outputs: the strided in-place path.
+  { shape: [3, 50, 300], axes: 1 },
+  { shape: [4, 5, 6, 70], axes: [1, 2] },
+  { shape: [300, 20, 2], axes: 1 },
+  { shape: [40, 300], axes: 0 },
 ];
 
 function normAxes(axes: dn.Axes, rank: number): number[] {

@@ -33,8 +33,8 @@ export interface DispatchSpec {
   constants?: KernelConstants;
   /** Raw bytes of the kernel's uniform `Params` struct (at most 256 bytes). */
   uniforms: ArrayBuffer;
-  /** Storage buffers bound at bindings 1, 2, ... in order. */
-  buffers: GPUBuffer[];
+  /** Storage buffers bound at bindings 1, 2, ... in order (null: the entry point does not use it). */
+  buffers: (GPUBuffer | null)[];
   /** Workgroup counts; y and z default to 1. */
   workgroups: readonly [number, number?, number?];
 }
@@ -265,7 +265,9 @@ export class GpuRuntime {
       binding: 0,
       resource: { buffer: u.buffer, offset: u.offset, size: spec.uniforms.byteLength || 16 },
     }];
-    spec.buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
+    spec.buffers.forEach((buffer, i) => {
+      if (buffer) entries.push({ binding: i + 1, resource: { buffer } });
+    });
     const bindGroup = this.device.createBindGroup({ layout, entries, label: spec.kernel });
     const pass = this.#ensurePass();
     pass.setPipeline(pipeline);

@@ -35,6 +35,11 @@ export interface RowReduce {
   scale: number;
   rows: number;
   len: number;
+  /**
+   * Stride between a row's elements (default 1: contiguous rows). With inner > 1 the
+   * input is [outer, len, inner] and row r = o·inner + i reads x[o, :, i].
+   */
+  inner?: number;
   /** Output shape (rows elements). */
   outShape: number[];
 }
@@ -59,17 +64,18 @@ export function reduceRowsCpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
   const out = hostArray(x.dtype, r.rows);
   const m = mapFn(r.map);
   for (let row = 0; row < r.rows; row++) {
-    const base = row * r.len;
+    const inner = r.inner ?? 1;
+    const base = Math.floor(row / inner) * r.len * inner + (row % inner);
     let acc: number;
     switch (r.kind) {
       case "sum": {
         acc = 0;
-        for (let j = 0; j < r.len; j++) acc += m(xs[base + j], ys[base + j]);
+        for (let j = 0; j < r.len; j++) acc += m(xs[base + j * inner], ys[base + j * inner]);
         break;
       }
       case "prod": {
         acc = 1;
-        for (let j = 0; j < r.len; j++) acc *= m(xs[base + j], ys[base + j]);
+        for (let j = 0; j < r.len; j++) acc *= m(xs[base + j * inner], ys[base + j * inner]);
         break;
       }
       case "max":
@@ -77,7 +83,7 @@ export function reduceRowsCpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
         const sgn = r.kind === "max" ? 1 : -1;
         acc = -Infinity * sgn;
         for (let j = 0; j < r.len; j++) {
-          const v = m(xs[base + j], ys[base + j]);
+          const v = m(xs[base + j * inner], ys[base + j * inner]);
           if (sgn * v > sgn * acc) acc = v;
         }
         break;
@@ -87,7 +93,7 @@ export function reduceRowsCpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
         let best = -Infinity * sgn;
         acc = 0;
         for (let j = 0; j < r.len; j++) {
-          const v = m(xs[base + j], ys[base + j]);
+          const v = m(xs[base + j * inner], ys[base + j * inner]);
           if (sgn * v > sgn * best) {
             best = v;
             acc = j;
@@ -104,6 +110,9 @@ export function reduceRowsCpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
   return new Tensor(r.outShape, x.dtype, out);
 }
 
+/** Outputs from which a middle-axis reduction runs strided in place instead of permuting. */
+const STRIDED_MIN_ROWS = 256;
+
 /** Rows below which long rows are split into chunks reduced by a second pass. */
 const SPLIT_ROWS = 64;
 const CHUNK = 4096;
@@ -114,6 +123,7 @@ export function reduceRowsGpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
   const isArg = r.kind === "argmax" || r.kind === "argmin";
   const out = emptyGpu(r.outShape);
   if (r.rows === 0) return out;
+  if ((r.inner ?? 1) > 1) return reduceStridedGpu(x, x2, r, out);
   const chunks = r.rows < SPLIT_ROWS && r.len > 2 * CHUNK
     ? Math.min(256, Math.ceil(r.len / CHUNK))
     : 1;
@@ -168,6 +178,31 @@ export function reduceRowsGpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
   return out;
 }
 
+/** GPU: reduces a middle axis in place (reduce.wgsl `main_strided`), one thread per output. */
+function reduceStridedGpu(x: Tensor, x2: Tensor | null, r: RowReduce, out: Tensor): Tensor {
+  const rt = gpuRuntime();
+  const isArg = r.kind === "argmax" || r.kind === "argmin";
+  const xBuf = x.size > 0 ? x.buffer("reduce") : rt.dummy;
+  const values = isArg ? rt.sink : out.buffer("reduce");
+  rt.dispatch({
+    kernel: "reduce",
+    entryPoint: "main_strided",
+    constants: { OP: REDUCE_KINDS[r.kind], MAP: REDUCE_MAPS[r.map], FINAL: r.sqrt ? 1 : 0 },
+    uniforms: new UniformWriter()
+      .u32(r.rows).u32(r.len).u32(1).u32(r.len).f32(r.scale).u32(r.inner ?? 1)
+      .build(),
+    buffers: [
+      xBuf,
+      x2 && x2.size > 0 ? x2.buffer("reduce") : xBuf,
+      null, // XI: unused by main_strided
+      values,
+      isArg ? out.buffer("reduce") : rt.sink,
+    ],
+    workgroups: grid2d(Math.ceil(r.rows / 256)),
+  });
+  return out;
+}
+
 const reduceRowsOp = defineOp<RowReduce>({
   name: "reduce_rows",
   cpu: ([x, x2], r) => reduceRowsCpu(x, x2 ?? null, r),
@@ -206,9 +241,7 @@ function reduceAxes(
   const outShape = opts.keepdims
     ? x.shape.map((d, i) => (ax.includes(i) ? 1 : d))
     : kept.map((a) => x.shape[a]);
-  const perm = [...kept, ...ax];
-  const moved = perm.every((p, i) => p === i) ? x : permute(x, perm);
-  const out = runOp(reduceRowsOp, [moved], {
+  const attrs = {
     kind,
     map: extra.map ?? "id",
     sqrt: extra.sqrt ?? false,
@@ -216,7 +249,16 @@ function reduceAxes(
     rows,
     len,
     outShape,
-  });
+  } as const;
+  // One contiguous block of axes with enough outputs: reduce it in place, strided.
+  const block = ax.length > 0 && ax[ax.length - 1] - ax[0] === ax.length - 1;
+  const inner = block ? shapeSize(x.shape.slice(ax[ax.length - 1] + 1)) : 1;
+  if (block && inner > 1 && rows >= STRIDED_MIN_ROWS) {
+    return runOp(reduceRowsOp, [x], { ...attrs, inner });
+  }
+  const perm = [...kept, ...ax];
+  const moved = perm.every((p, i) => p === i) ? x : permute(x, perm);
+  const out = runOp(reduceRowsOp, [moved], attrs);
   if (moved !== x) moved.dispose();
   return out;
 }
