@@ -42,9 +42,11 @@ export * from "./src/ops/math.ts";
 export {
   binary,
   BINARY_OPS,
+  type BinaryOpEntry,
   type BinaryOpName,
   unary,
   UNARY_OPS,
+  type UnaryOpEntry,
   type UnaryOpName,
 } from "./src/ops/elementwise.ts";
 export {

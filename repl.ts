@@ -7,6 +7,8 @@ import * as dn from "./mod.ts";
 
 const device = await dn.init();
 Object.assign(globalThis, dn, { dn });
-console.log(`denet ready on the ${device} (${
-  device === "gpu" ? dn.gpuRuntime().info.description : "no GPU"
-}). Try: const x = randn([3, 4]); softmax(x)`);
+console.log(
+  `denet ready on the ${device} (${
+    device === "gpu" ? dn.gpuRuntime().info.description : "no GPU"
+  }). Try: const x = randn([3, 4]); softmax(x)`,
+);

@@ -172,14 +172,16 @@ Deno.test({
         const ag = cpu(a, shapeA).gpu();
         const bg = cpu(b, shapeB).gpu();
         const outs = [
-          dn.gemm(ag, bg, { transA, transB }),
+          dn.gemm(ag, bg, { transA, transB, kernel: "gemm" }),
           dn.gemm(ag, bg, { transA, transB, kernel: "gemm_naive" }),
+          dn.gemm(ag, bg, { transA, transB }), // the kernel chosen by shape
         ];
-        const [fast, slow] = await dn.readAll(outs);
+        const [fast, slow, chosen] = await dn.readAll(outs);
         const what = `gpu (M,N,K)=(${M},${N},${K}) transA=${transA} transB=${transB}`;
         assert.deepEqual(outs[0].shape, [M, N], what);
         assertWithin(fast, ref, `${what} gemm`);
         assertWithin(slow, ref, `${what} gemm_naive`);
+        assertWithin(chosen, ref, `${what} default kernel`);
         const c = dn.gemm(cpu(a, shapeA), cpu(b, shapeB), { transA, transB }).dataSync();
         // GPU vs CPU: both within the bound of the exact value, so within twice of each other.
         assertWithin(

@@ -27,8 +27,64 @@ function sigmScalar(x: number): number {
   return e / (1 + e);
 }
 
+/** A unary op's kernel code and CPU scalar function. */
+export interface UnaryOpEntry {
+  /** Value of the override OP in unary.wgsl. */
+  code: number;
+  /** The CPU twin. */
+  f: (x: number) => number;
+}
+
+/** A binary op's kernel code and CPU scalar function. */
+export interface BinaryOpEntry {
+  /** Value of the override OP in binary.wgsl. */
+  code: number;
+  /** The CPU twin. */
+  f: (a: number, b: number) => number;
+}
+
+/** Names of the unary ops. */
+export type UnaryOpName =
+  | "neg"
+  | "abs"
+  | "sign"
+  | "exp"
+  | "log"
+  | "log1p"
+  | "expm1"
+  | "sqrt"
+  | "rsqrt"
+  | "square"
+  | "tanh"
+  | "sigm"
+  | "relu"
+  | "elu"
+  | "selu"
+  | "softplus"
+  | "sin"
+  | "cos"
+  | "floor"
+  | "ceil"
+  | "round";
+
+/** Names of the binary ops. */
+export type BinaryOpName =
+  | "add"
+  | "sub"
+  | "mul"
+  | "div"
+  | "pow"
+  | "maximum"
+  | "minimum"
+  | "eq"
+  | "ne"
+  | "lt"
+  | "le"
+  | "gt"
+  | "ge";
+
 /** Unary ops: kernel code (the override OP in unary.wgsl) and the CPU scalar function. */
-export const UNARY_OPS = {
+export const UNARY_OPS: Readonly<Record<UnaryOpName, UnaryOpEntry>> = {
   neg: { code: 0, f: (x: number) => -x },
   abs: { code: 1, f: Math.abs },
   sign: { code: 2, f: (x: number) => (x > 0 ? 1 : x < 0 ? -1 : x) },
@@ -50,17 +106,14 @@ export const UNARY_OPS = {
   floor: { code: 18, f: Math.floor },
   ceil: { code: 19, f: Math.ceil },
   round: { code: 20, f: roundHalfEven },
-} as const;
+};
 
-/** Names of the unary ops. */
-export type UnaryOpName = keyof typeof UNARY_OPS;
-
-function nanAware(f: (a: number, b: number) => number) {
+function nanAware(f: (a: number, b: number) => number): (a: number, b: number) => number {
   return (a: number, b: number) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : f(a, b));
 }
 
 /** Binary ops: kernel code (the override OP in binary.wgsl) and the CPU scalar function. */
-export const BINARY_OPS = {
+export const BINARY_OPS: Readonly<Record<BinaryOpName, BinaryOpEntry>> = {
   add: { code: 0, f: (a: number, b: number) => a + b },
   sub: { code: 1, f: (a: number, b: number) => a - b },
   mul: { code: 2, f: (a: number, b: number) => a * b },
@@ -74,10 +127,7 @@ export const BINARY_OPS = {
   le: { code: 10, f: (a: number, b: number) => Number(a <= b) },
   gt: { code: 11, f: (a: number, b: number) => Number(a > b) },
   ge: { code: 12, f: (a: number, b: number) => Number(a >= b) },
-} as const;
-
-/** Names of the binary ops. */
-export type BinaryOpName = keyof typeof BINARY_OPS;
+};
 
 // ---------------------------------------------------------------------------------------
 // Unary
