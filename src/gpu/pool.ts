@@ -2,10 +2,11 @@
  * A GPU buffer pool keyed by size class.
  *
  * Requests are rounded up to a size class (multiples of 256 bytes, then quarter steps
- * between powers of two, so at most 25 % is wasted). Released buffers are not reusable
- * at once: work already encoded but not yet submitted may still read them, and a
- * `queue.writeBuffer` into a reused buffer would land *before* that work. They wait in a
- * "retiring" list until the runtime submits, then become free.
+ * between powers of two, so at most 25 % is wasted). A buffer released while encoded work
+ * may still read it goes to a "retiring" list until the runtime submits: it may be reused
+ * at once as the output of later encoded GPU work (the queue runs that work in order, after
+ * the readers), but not as the target of a `queue.writeBuffer`, which would land *before*
+ * the pending work. Uploads therefore take only buffers freed by an earlier submit.
  *
  * @module
  */
@@ -53,13 +54,21 @@ export class BufferPool {
     return this.#freeBytes;
   }
 
-  /** A buffer of at least `bytes` bytes (its size is the size class). */
-  acquire(bytes: number): GPUBuffer {
+  /**
+   * A buffer of at least `bytes` bytes (its size is the size class). With `forUpload`,
+   * never one released since the last submit (see the module doc).
+   */
+  acquire(bytes: number, forUpload = false): GPUBuffer {
     const size = sizeClass(bytes);
     const list = this.#free.get(size);
-    const reused = list?.pop();
+    let reused = list?.pop();
     if (reused) {
       this.#freeBytes -= size;
+    } else if (!forUpload) {
+      const i = this.#retiring.findIndex((b) => b.size === size);
+      if (i >= 0) reused = this.#retiring.splice(i, 1)[0];
+    }
+    if (reused) {
       if (this.#counted) {
         liveCounters.poolHits++;
         liveCounters.pooledBytes -= size;

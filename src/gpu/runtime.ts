@@ -130,8 +130,11 @@ export class GpuRuntime {
     return this.#pending;
   }
 
-  /** A storage buffer of at least `bytes` bytes, from the pool. */
-  alloc(bytes: number): GPUBuffer {
+  /**
+   * A storage buffer of at least `bytes` bytes, from the pool. Pass `forUpload` when the
+   * host will write it with {@link upload} (such buffers must not be read by pending work).
+   */
+  alloc(bytes: number, forUpload = false): GPUBuffer {
     this.assertAlive();
     const max = this.info.limits.maxStorageBufferBindingSize;
     if (bytes > max) {
@@ -139,7 +142,7 @@ export class GpuRuntime {
         `denet gpu: a tensor of ${bytes} bytes exceeds the adapter's storage binding limit of ${max} bytes`,
       );
     }
-    return this.storage.acquire(bytes);
+    return this.storage.acquire(bytes, forUpload);
   }
 
   /** Returns a storage buffer to the pool (reusable after the next submit). */

@@ -344,7 +344,7 @@ export function uploadTensor(shape: readonly number[], values: Float32Array): Te
   const n = shapeSize(shape);
   if (n === 0) return new Tensor(shape, "f32", null);
   const rt = gpuRuntime();
-  const buffer = rt.alloc(n * 4);
+  const buffer = rt.alloc(n * 4, true);
   rt.upload(buffer, values);
   return new Tensor(shape, "f32", new GpuStorage(rt, buffer, n * 4));
 }
