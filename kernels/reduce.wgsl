@@ -1,7 +1,10 @@
 // Row reductions: X viewed as [rows, len] (reduced axes last and contiguous).
-// Each workgroup reduces one chunk of one row (chunks = p.chunks per row) with 256
-// threads and a shared-memory tree; with chunks > 1 a second dispatch (SECOND = true)
-// reduces the partials. Overrides:
+// Each workgroup reduces one chunk of one row (chunks = p.chunks per row) with 64
+// threads: each group of 8 lanes reads one contiguous segment 8 elements at a time, then one barrier and
+// thread 0 combines the 64 partials serially in thread order (no log-depth tree: on
+// llvmpipe every barrier round costs more than the 64 serial adds; on a real GPU the
+// serial tail is a few hundred cycles against thousands of loads). With chunks > 1 a
+// second dispatch (SECOND = true) reduces the partials. Overrides:
 //   OP:    0 sum, 1 prod, 2 max, 3 min, 4 argmax, 5 argmin
 //   MAP:   applied to each input element first: 0 x, 1 x*x, 2 x*X2[i], 3 |x|
 //   FINAL: applied to the result (final pass only): 0 x*scale, 1 sqrt(x)*scale
@@ -12,7 +15,8 @@
 // Entry point `main_strided` reduces a middle axis in place: X viewed as
 // [outer, len, inner], one invocation per output (outer*inner of them) looping over len,
 // so neighbouring invocations read neighbouring addresses (no permute needed).
-// dispatch: ceil(rows / 256) workgroups as a 2-D grid, rows = outer*inner.
+// With inner = 1 it is the one-invocation-per-row path for many short rows.
+// dispatch: ceil(rows / 64) workgroups as a 2-D grid, rows = outer*inner.
 
 struct Params { rows: u32, len: u32, chunks: u32, chunkLen: u32, scale: f32, inner: u32, _p1: u32, _p2: u32 }
 
@@ -28,7 +32,9 @@ override MAP: u32 = 0u;
 override FINAL: u32 = 0u;
 override SECOND: bool = false;
 
-const WG: u32 = 256u;
+const WG: u32 = 64u;
+const LANES: u32 = 8u;
+const SEGS: u32 = WG / LANES;
 var<workgroup> sv: array<f32, WG>;
 var<workgroup> si: array<u32, WG>;
 
@@ -66,7 +72,7 @@ fn combine(a: f32, b: f32) -> f32 {
   }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let g = wid.y * nwg.x + wid.x;
@@ -81,7 +87,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var ai = 0xffffffffu;
   if (inRange) {
     let base = row * p.len;
-    for (var j = start + lid; j < end; j += WG) {
+    // Segments: lanes 8s..8s+7 walk segment s of the chunk 8 consecutive elements at a
+    // time (32-byte sectors on a GPU; on llvmpipe each 8-wide SIMD group streams through
+    // contiguous memory instead of striding over the whole chunk).
+    let segLen = ((end - min(start, end) + SEGS * LANES - 1u) / (SEGS * LANES)) * LANES;
+    let segStart = start + (lid / LANES) * segLen;
+    let segEnd = min(segStart + segLen, end);
+    for (var j = segStart + lid % LANES; j < segEnd; j += LANES) {
       var v: f32;
       var idx = j;
       if (SECOND) {
@@ -100,34 +112,34 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   sv[lid] = acc;
   si[lid] = ai;
   workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (lid < s) {
-      let v = sv[lid + s];
-      let vi = si[lid + s];
+  if (lid == 0u && inRange) {
+    // Thread order = index order within each thread's stride, so for arg ops `better`
+    // keeps the first index on ties.
+    var r = sv[0];
+    var ri = si[0];
+    for (var k = 1u; k < WG; k++) {
+      let v = sv[k];
+      let vi = si[k];
       if (isArg) {
-        if (vi != 0xffffffffu && (si[lid] == 0xffffffffu || better(v, vi, sv[lid], si[lid]))) {
-          sv[lid] = v;
-          si[lid] = vi;
+        if (vi != 0xffffffffu && (ri == 0xffffffffu || better(v, vi, r, ri))) {
+          r = v;
+          ri = vi;
         }
       } else {
-        sv[lid] = combine(sv[lid], v);
+        r = combine(r, v);
       }
     }
-    workgroupBarrier();
-  }
-  if (lid == 0u && inRange) {
-    var r = sv[0];
     if (p.chunks == 1u) {
       if (FINAL == 1u) { r = sqrt(r); }
       r = r * p.scale;
     }
     Y[g] = r;
     // A row with no candidate (all NaN) reports index 0, like the CPU twin.
-    if (isArg) { YI[g] = select(f32(si[0]), 0.0, si[0] == 0xffffffffu); }
+    if (isArg) { YI[g] = select(f32(ri), 0.0, ri == 0xffffffffu); }
   }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn main_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
   let g = (wid.y * nwg.x + wid.x) * WG + lid;

@@ -56,3 +56,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (OP == 0u) { Y[base + j] = exp(x) / total; } else { Y[base + j] = x - lse; }
   }
 }
+
+// Many short rows (e.g. a classifier's [batch, classes]): one invocation per row, three
+// serial passes, no workgroup memory or barriers. dispatch: ceil(rows / 64) workgroups.
+@compute @workgroup_size(64)
+fn main_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.y * nwg.x + wid.x) * 64u + lid;
+  if (row >= p.rows) { return; }
+  let base = row * p.len;
+  var m = bitcast<f32>(0xff800000u);
+  for (var j = 0u; j < p.len; j++) { m = max(m, X[base + j]); }
+  var total = 0.0;
+  for (var j = 0u; j < p.len; j++) { total += exp(X[base + j] - m); }
+  if (OP == 2u) {
+    Y[row] = m + log(total);
+    return;
+  }
+  let lse = log(total);
+  for (var j = 0u; j < p.len; j++) {
+    let x = X[base + j] - m;
+    if (OP == 0u) { Y[base + j] = exp(x) / total; } else { Y[base + j] = x - lse; }
+  }
+}

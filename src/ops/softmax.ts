@@ -19,6 +19,10 @@ export const SOFTMAX_KINDS = { softmax: 0, logsoftmax: 1, logsumexp: 2 } as cons
 /** A softmax-family op. */
 export type SoftmaxKind = keyof typeof SOFTMAX_KINDS;
 
+/** Rows at most this long, when there are at least SHORT_MIN_ROWS, take `main_rows`. */
+const SHORT_ROW = 64;
+const SHORT_MIN_ROWS = 256;
+
 interface RowsAttrs {
   kind: SoftmaxKind;
   rows: number;
@@ -55,13 +59,18 @@ const softmaxRowsOp = defineOp<RowsAttrs>({
     const y = emptyGpu(a.kind === "logsumexp" ? [a.rows] : [a.rows, a.len]);
     if (y.size === 0) return y;
     const rt = gpuRuntime();
+    // Many short rows: one invocation per row (`main_rows`); a 256-thread workgroup per
+    // 10-element row left 246 threads idle and ran 16 barriers per row (llvmpipe:
+    // softmax [100000,10] went from ~0.003 to ~1 GB/s). Long rows keep the workgroup.
+    const short = a.len <= SHORT_ROW && a.rows >= SHORT_MIN_ROWS;
     rt.dispatch({
       kernel: "softmax",
+      entryPoint: short ? "main_rows" : undefined,
       constants: { OP: SOFTMAX_KINDS[a.kind] },
       uniforms: new UniformWriter().u32(a.rows).u32(a.len).build(),
       // logsumexp over an empty axis (len 0) has rows but no input: bind the dummy.
       buffers: [x.size > 0 ? x.buffer(a.kind) : rt.dummy, y.buffer(a.kind)],
-      workgroups: grid2d(a.rows),
+      workgroups: grid2d(short ? Math.ceil(a.rows / 64) : a.rows),
     });
     return y;
   },
