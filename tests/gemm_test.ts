@@ -16,7 +16,7 @@
 
 import assert from "node:assert/strict";
 import * as dn from "../mod.ts";
-import { GEMM_TILE_M, GEMM_TILE_N } from "../src/ops/matmul.ts";
+import { GEMM_TILE_M, GEMM_TILE_N, type GemmAttrs } from "../src/ops/matmul.ts";
 import { F32_TOL, GPU_TEST, haveGpu } from "./_helpers.ts";
 
 const gpu = await haveGpu();
@@ -47,19 +47,8 @@ function assertWithin(
 
 const f64Bound = (mag: number) => 1e-12 * mag;
 
-interface Problem {
-  M: number;
-  N: number;
-  K: number;
-  batch: number;
-  /** Batch strides in elements (0: shared operand). */
-  strideA: number;
-  strideB: number;
-  transA: boolean;
-  transB: boolean;
-  alpha: number;
-  beta: number;
-}
+/** A resolved GEMM problem, as the op receives it (less the output shape and kernel). */
+type Problem = Omit<GemmAttrs, "outShape" | "kernel">;
 
 /** The f64 naive triple loop: values and magnitudes Eᵢⱼ. */
 function naive(
