@@ -66,6 +66,7 @@ export {
   type VarOptions,
 } from "./src/ops/reduce.ts";
 export { logsoftmax, logsumexp, softmax } from "./src/ops/softmax.ts";
+export { unbroadcast } from "./src/ops/reduce.ts";
 export { bmm, gemm, type GemmOptions, matmul } from "./src/ops/matmul.ts";
 export { axpby, axpy, copyInto, fill, scal } from "./src/ops/vector.ts";
 export {
@@ -78,7 +79,14 @@ export {
   type SliceSpec,
   transpose,
 } from "./src/ops/shape.ts";
-export { defineOp, type OpDef, type OpImpl, registeredOps, runOp } from "./src/ops/registry.ts";
+export {
+  type BackwardRule,
+  defineOp,
+  type OpDef,
+  type OpImpl,
+  registeredOps,
+  runOp,
+} from "./src/ops/registry.ts";
 export { type Counters, counters, resetCounters } from "./src/gpu/counters.ts";
 export type { GpuInfo } from "./src/gpu/device.ts";
 export {
@@ -93,3 +101,7 @@ export {
 } from "./src/gpu/runtime.ts";
 export { BufferPool, sizeClass } from "./src/gpu/pool.ts";
 export { KERNEL_NAMES, type KernelName, kernelSource } from "./src/gpu/kernels.ts";
+export { Param } from "./src/autograd/param.ts";
+export { diff, DiffResult, grad, gradloss, params, value } from "./src/autograd/diff.ts";
+export { isParam, isRecording, noRecord } from "./src/autograd/tape.ts";
+export { gcheck, type GcheckOptions } from "./src/autograd/gcheck.ts";

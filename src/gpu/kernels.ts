@@ -6,6 +6,8 @@
  */
 
 import binary from "../../kernels/binary.wgsl" with { type: "text" };
+import dropout from "../../kernels/dropout.wgsl" with { type: "text" };
+import gather from "../../kernels/gather.wgsl" with { type: "text" };
 import gemm from "../../kernels/gemm.wgsl" with { type: "text" };
 import gemmNaive from "../../kernels/gemm_naive.wgsl" with { type: "text" };
 import reduce from "../../kernels/reduce.wgsl" with { type: "text" };
@@ -13,10 +15,14 @@ import reduceNaive from "../../kernels/reduce_naive.wgsl" with { type: "text" };
 import softmax from "../../kernels/softmax.wgsl" with { type: "text" };
 import stridedCopy from "../../kernels/strided_copy.wgsl" with { type: "text" };
 import unary from "../../kernels/unary.wgsl" with { type: "text" };
+import unaryGrad from "../../kernels/unary_grad.wgsl" with { type: "text" };
 import vector from "../../kernels/vector.wgsl" with { type: "text" };
+import xent from "../../kernels/xent.wgsl" with { type: "text" };
 
 const SOURCES: Record<KernelName, string> = {
   binary,
+  dropout,
+  gather,
   gemm,
   gemm_naive: gemmNaive,
   reduce,
@@ -24,12 +30,16 @@ const SOURCES: Record<KernelName, string> = {
   softmax,
   strided_copy: stridedCopy,
   unary,
+  unary_grad: unaryGrad,
   vector,
+  xent,
 };
 
 /** Names of the kernel files in kernels/ (without `.wgsl`). */
 export type KernelName =
   | "binary"
+  | "dropout"
+  | "gather"
   | "gemm"
   | "gemm_naive"
   | "reduce"
@@ -37,7 +47,9 @@ export type KernelName =
   | "softmax"
   | "strided_copy"
   | "unary"
-  | "vector";
+  | "unary_grad"
+  | "vector"
+  | "xent";
 
 /** All kernel names. */
 export const KERNEL_NAMES = Object.keys(SOURCES) as KernelName[];

@@ -10,7 +10,8 @@ import { gpuRuntime } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { broadcastShapes, broadcastStrides, checkRank } from "../tensor/shape.ts";
 import { emptyGpu, hostArray, shapeSize, Tensor } from "../tensor/tensor.ts";
-import { defineOp, runOp } from "./registry.ts";
+import { unbroadcast } from "./reduce.ts";
+import { type BackwardRule, defineOp, runOp } from "./registry.ts";
 
 const SELU_LAMBDA = 1.0507009873554805;
 const SELU_ALPHA = 1.6732632423543772;
@@ -129,15 +130,76 @@ export const BINARY_OPS: Readonly<Record<BinaryOpName, BinaryOpEntry>> = {
   ge: { code: 12, f: (a: number, b: number) => Number(a >= b) },
 };
 
+/** A unary op's derivative: dx from dy, x and y = f(x). */
+export type UnaryGrad = (dy: number, x: number, y: number) => number;
+
+/**
+ * Derivatives of the unary ops (CPU twins of kernels/unary_grad.wgsl). sign, floor,
+ * ceil and round are absent: their gradient is zero (Knet's `@zerograd`).
+ */
+export const UNARY_GRADS: Readonly<Partial<Record<UnaryOpName, UnaryGrad>>> = {
+  neg: (dy) => -dy,
+  abs: (dy, x) => dy * Math.sign(x),
+  exp: (dy, _x, y) => dy * y,
+  log: (dy, x) => dy / x,
+  log1p: (dy, x) => dy / (1 + x),
+  expm1: (dy, _x, y) => dy * (y + 1),
+  sqrt: (dy, _x, y) => dy * 0.5 / y,
+  rsqrt: (dy, _x, y) => -0.5 * dy * y * y * y,
+  square: (dy, x) => 2 * dy * x,
+  tanh: (dy, _x, y) => dy * (1 - y * y),
+  sigm: (dy, _x, y) => dy * y * (1 - y),
+  relu: (dy, x) => (x > 0 ? dy : 0),
+  elu: (dy, x, y) => (x > 0 ? dy : dy * (y + 1)),
+  selu: (dy, x, y) => (x > 0 ? SELU_LAMBDA * dy : dy * (y + SELU_LAMBDA * SELU_ALPHA)),
+  softplus: (dy, x) => dy * sigmScalar(x),
+  sin: (dy, x) => dy * Math.cos(x),
+  cos: (dy, x) => -dy * Math.sin(x),
+};
+
 // ---------------------------------------------------------------------------------------
 // Unary
 
 const unaryDefs = new Map<UnaryOpName, ReturnType<typeof defineUnary>>();
 
+/** The op computing a unary op's input gradient from (dy, x, y) in one pass. */
+function defineUnaryGrad(name: UnaryOpName, g: UnaryGrad) {
+  return defineOp<Record<string, never>>({
+    name: `${name}_grad`,
+    cpu: ([dy, x, y]) => {
+      const [d, xs, ys] = [dy.host(name), x.host(name), y.host(name)];
+      const out = hostArray(x.dtype, x.size);
+      for (let i = 0; i < out.length; i++) out[i] = g(d[i], xs[i], ys[i]);
+      return new Tensor(x.shape, x.dtype, out);
+    },
+    gpu: ([dy, x, y]) => {
+      const dx = emptyGpu(x.shape);
+      if (x.size === 0) return dx;
+      gpuRuntime().dispatch({
+        kernel: "unary_grad",
+        entryPoint: "main_vec4",
+        constants: { OP: UNARY_OPS[name].code },
+        uniforms: new UniformWriter().u32(x.size).build(),
+        buffers: [dy.buffer(name), x.buffer(name), y.buffer(name), dx.buffer(name)],
+        workgroups: grid2d(Math.ceil(x.size / 1024)),
+      });
+      return dx;
+    },
+  });
+}
+
+function unaryBackward(name: UnaryOpName): BackwardRule<Record<string, never>> | undefined {
+  const g = UNARY_GRADS[name];
+  if (!g) return undefined;
+  const gradOp = defineUnaryGrad(name, g);
+  return (dy, [x], y) => [runOp(gradOp, [dy, x, y], {})];
+}
+
 function defineUnary(name: UnaryOpName) {
   const { code, f } = UNARY_OPS[name];
   return defineOp<Record<string, never>>({
     name,
+    backward: unaryBackward(name),
     cpu: ([x]) => {
       const src = x.host(name);
       const out = hostArray(x.dtype, x.size);
@@ -275,8 +337,80 @@ function defineBinary(name: BinaryOpName) {
     name,
     cpu: (inputs, attrs) => binaryCpu(name, inputs, attrs),
     gpu: (inputs, attrs) => binaryGpu(name, inputs, attrs),
+    backward: BINARY_BACKWARD[name],
   });
 }
+
+/** ∂(a ∘ b) as [∂a, ∂b] for tensor operands, before unbroadcasting (null: not needed). */
+type PairGrad = (dy: Tensor, a: Tensor, b: Tensor, y: Tensor, needs: readonly boolean[]) => [
+  Tensor | null,
+  Tensor | null,
+];
+/** ∂(x ∘ s) or ∂(s ∘ x) for a tensor x and a number s. */
+type ScalarGrad = (dy: Tensor, x: Tensor, s: number, y: Tensor, side: "a" | "b") => Tensor;
+
+const bin = (name: BinaryOpName, a: Tensor | number, b: Tensor | number) => binary(name, a, b);
+
+/** Gradients of the differentiable binary ops (comparisons have none). */
+const BINARY_GRADS: Partial<Record<BinaryOpName, { pair: PairGrad; scalar: ScalarGrad }>> = {
+  add: { pair: (dy) => [dy, dy], scalar: (dy) => dy },
+  sub: {
+    pair: (dy, _a, _b, _y, n) => [dy, n[1] ? unary("neg", dy) : null],
+    scalar: (dy, _x, _s, _y, side) => (side === "b" ? dy : unary("neg", dy)),
+  },
+  mul: {
+    pair: (dy, a, b, _y, n) => [n[0] ? bin("mul", dy, b) : null, n[1] ? bin("mul", dy, a) : null],
+    scalar: (dy, _x, s) => bin("mul", dy, s),
+  },
+  div: {
+    pair: (dy, _a, b, y, n) => [
+      n[0] ? bin("div", dy, b) : null,
+      n[1] ? unary("neg", bin("div", bin("mul", dy, y), b)) : null,
+    ],
+    scalar: (dy, x, s, y, side) =>
+      side === "b" ? bin("div", dy, s) : unary("neg", bin("div", bin("mul", dy, y), x)),
+  },
+  pow: {
+    pair: (dy, a, b, y, n) => [
+      n[0] ? bin("mul", bin("mul", dy, b), bin("pow", a, bin("sub", b, 1))) : null,
+      n[1] ? bin("mul", bin("mul", dy, y), unary("log", a)) : null,
+    ],
+    scalar: (dy, x, s, y, side) =>
+      side === "b"
+        ? bin("mul", bin("mul", dy, s), bin("pow", x, s - 1))
+        : bin("mul", bin("mul", dy, y), Math.log(s)),
+  },
+  maximum: {
+    pair: (dy, a, b, _y, n) => [
+      n[0] ? bin("mul", dy, bin("ge", a, b)) : null,
+      n[1] ? bin("mul", dy, bin("lt", a, b)) : null,
+    ],
+    scalar: (dy, x, s) => bin("mul", dy, bin("ge", x, s)),
+  },
+  minimum: {
+    pair: (dy, a, b, _y, n) => [
+      n[0] ? bin("mul", dy, bin("le", a, b)) : null,
+      n[1] ? bin("mul", dy, bin("gt", a, b)) : null,
+    ],
+    scalar: (dy, x, s) => bin("mul", dy, bin("le", x, s)),
+  },
+};
+
+/** Backward rules built from {@link BINARY_GRADS}, reducing broadcast gradients. */
+const BINARY_BACKWARD: Partial<Record<BinaryOpName, BackwardRule<BinaryAttrs>>> = Object
+  .fromEntries(
+    Object.entries(BINARY_GRADS).map(([name, g]) => [
+      name,
+      ((dy, inputs, y, attrs, needs) => {
+        if (attrs.scalarSide) {
+          return [g.scalar(dy, inputs[0], attrs.scalar as number, y, attrs.scalarSide)];
+        }
+        const [a, b] = inputs;
+        const [da, db] = g.pair(dy, a, b, y, needs);
+        return [da && unbroadcast(da, a.shape), db && unbroadcast(db, b.shape)];
+      }) as BackwardRule<BinaryAttrs>,
+    ]),
+  );
 
 for (const name of Object.keys(BINARY_OPS) as BinaryOpName[]) {
   binaryDefs.set(name, defineBinary(name));

@@ -11,6 +11,8 @@ import { UniformWriter } from "../gpu/uniforms.ts";
 import { broadcastShapes, fmtShape } from "../tensor/shape.ts";
 import { emptyGpu, hostArray, shapeSize, Tensor } from "../tensor/tensor.ts";
 import { checkInputs, defineOp, describe, runOp } from "./registry.ts";
+import { binary } from "./elementwise.ts";
+import { sum } from "./reduce.ts";
 import { broadcastTo } from "./shape.ts";
 
 /** Output tile of kernels/gemm.wgsl: dispatch x = ceil(N / GEMM_TILE_N), y = ceil(M / GEMM_TILE_M). */
@@ -106,7 +108,49 @@ export function gemmGpu(inputs: readonly Tensor[], g: GemmAttrs): Tensor {
   return y;
 }
 
-const gemmOp = defineOp<GemmAttrs>({ name: "gemm", cpu: gemmCpu, gpu: gemmGpu });
+/**
+ * Gradient of C = α·op(A)·op(B) + β·C₀. With Ā = op(A), B̄ = op(B): dĀ = α·dC·B̄ᵀ and
+ * dB̄ = α·Āᵀ·dC, each written as one GEMM with the transposes that give the stored
+ * layout; dC₀ = β·dC. A 2-D operand shared by a batch gets the sum over the batch.
+ */
+function gemmBackward(
+  dc: Tensor,
+  inputs: readonly Tensor[],
+  _y: Tensor,
+  g: GemmAttrs,
+  needs: readonly boolean[],
+): (Tensor | null)[] {
+  const [a, b] = inputs;
+  const opts = (transA: boolean, transB: boolean) => ({ transA, transB, alpha: g.alpha });
+  const shared = (
+    t: Tensor,
+    grad: Tensor,
+  ) => (t.rank === 2 && grad.rank === 3 ? sum(grad, 0) : grad);
+  let da: Tensor | null = null;
+  let db: Tensor | null = null;
+  if (needs[0]) {
+    da = g.transA ? gemm(b, dc, opts(g.transB, true)) : gemm(dc, b, opts(false, !g.transB));
+    da = shared(a, da);
+  }
+  if (needs[1]) {
+    if (b.rank === 2 && a.rank === 3 && !g.transA && !g.transB) {
+      // Shared B and a batched, untransposed A: one GEMM over the stacked rows.
+      db = gemm(a.reshape(g.batch * g.M, g.K), dc.reshape(g.batch * g.M, g.N), opts(true, false));
+    } else {
+      db = g.transB ? gemm(dc, a, opts(true, g.transA)) : gemm(a, dc, opts(!g.transA, false));
+      db = shared(b, db);
+    }
+  }
+  const dc0 = inputs.length === 3 && needs[2] ? binary("mul", dc, g.beta) : null;
+  return inputs.length === 3 ? [da, db, dc0] : [da, db];
+}
+
+const gemmOp = defineOp<GemmAttrs>({
+  name: "gemm",
+  cpu: gemmCpu,
+  gpu: gemmGpu,
+  backward: gemmBackward,
+});
 
 /** Options of {@link gemm}. */
 export interface GemmOptions {

@@ -14,7 +14,7 @@ import { fmtShape, normalizeAxes } from "../tensor/shape.ts";
 import { emptyGpu, hostArray, shapeSize, Tensor } from "../tensor/tensor.ts";
 import { binary, unary } from "./elementwise.ts";
 import { checkInputs, defineOp, runOp } from "./registry.ts";
-import { permute } from "./shape.ts";
+import { broadcastTo, permute } from "./shape.ts";
 
 /** Row reduction kinds (the override OP in reduce.wgsl). */
 export const REDUCE_KINDS = { sum: 0, prod: 1, max: 2, min: 3, argmax: 4, argmin: 5 } as const;
@@ -215,11 +215,83 @@ function reduceStridedGpu(x: Tensor, x2: Tensor | null, r: RowReduce, out: Tenso
   return out;
 }
 
+/**
+ * Gradient of a row reduction. With x viewed as [outer, len, inner] and dy, y as
+ * [outer, 1, inner]: sum → dy·scale broadcast (times 2x for squares, x₂ or x₁ for dot,
+ * sign(x) for |x|; a final √ divides by 2y first), prod → dy·y/x, max/min → dy where x
+ * equals the extremum (every tied element gets it, as in Knet). Arg-reductions have none.
+ */
+function reduceRowsBackward(
+  dy: Tensor,
+  inputs: readonly Tensor[],
+  y: Tensor,
+  r: RowReduce,
+  needs: readonly boolean[],
+): (Tensor | null)[] {
+  if (r.kind === "argmax" || r.kind === "argmin") return inputs.map(() => null);
+  const [x, x2] = inputs;
+  const inner = r.inner ?? 1;
+  const outer = r.rows / inner;
+  const full = [outer, r.len, inner];
+  const xv = x.reshape(full);
+  let dyb = dy.reshape(outer, 1, inner);
+  const yb = y.reshape(outer, 1, inner);
+  const back = (g: Tensor, like: Tensor) => {
+    const b = g.shape.every((d, i) => d === full[i]) ? g : broadcastTo(g, full);
+    return b.reshape(like.shape);
+  };
+  switch (r.kind) {
+    case "prod":
+      return [back(binary("div", binary("mul", dyb, yb), xv), x)];
+    case "max":
+    case "min":
+      return [back(binary("mul", dyb, binary("eq", xv, yb)), x)];
+  }
+  if (r.sqrt) dyb = binary("div", binary("mul", dyb, 0.5), yb);
+  if (r.scale !== 1) dyb = binary("mul", dyb, r.scale);
+  switch (r.map) {
+    case "square":
+      return [back(binary("mul", xv, binary("mul", dyb, 2)), x)];
+    case "abs":
+      return [back(binary("mul", unary("sign", xv), dyb), x)];
+    case "mul":
+      return [
+        needs[0] ? back(binary("mul", x2.reshape(full), dyb), x) : null,
+        needs[1] ? back(binary("mul", xv, dyb), x2) : null,
+      ];
+    default:
+      return [back(dyb, x)];
+  }
+}
+
 const reduceRowsOp = defineOp<RowReduce>({
   name: "reduce_rows",
   cpu: ([x, x2], r) => reduceRowsCpu(x, x2 ?? null, r),
   gpu: ([x, x2], r) => reduceRowsGpu(x, x2 ?? null, r),
+  backward: reduceRowsBackward,
 });
+
+/**
+ * Sums a broadcast result `g` back to `shape` (the gradient of broadcasting): over the
+ * leading dimensions `shape` lacks and the ones where it has size 1. `g` itself when the
+ * shapes agree.
+ */
+export function unbroadcast(g: Tensor, shape: readonly number[]): Tensor {
+  if (g.rank === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
+  const lead = g.rank - shape.length;
+  if (lead < 0) {
+    throw new Error(
+      `unbroadcast: ${fmtShape(g.shape)} has fewer dimensions than ${fmtShape(shape)}`,
+    );
+  }
+  const axes = g.shape.map((_, i) => i).filter((i) =>
+    i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)
+  );
+  const s = sum(g, axes, { keepdims: true });
+  const out = s.reshape(shape);
+  s.dispose();
+  return out;
+}
 
 /** Options of the axis reductions. */
 export interface ReduceOptions {

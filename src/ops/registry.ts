@@ -1,18 +1,38 @@
 /**
- * The op registry: every op is defined once with a CPU implementation and a GPU
- * implementation, and is always called through {@link runOp}, the single place where
- * inputs are validated (live, same device, same dtype) and dispatched by device.
- * Layers, losses and solvers only call ops.
+ * The op registry: every op is defined once with a CPU implementation, a GPU
+ * implementation and (when differentiable) a backward rule, and is always called through
+ * {@link runOp}, the single place where inputs are validated (live, same device, same
+ * dtype), dispatched by device, and recorded on the autograd tape. Layers, losses and
+ * solvers only call ops.
+ *
+ * `defineOp` is also the public way to add a primitive: with `backward` it is Knet's
+ * `@primitive`, without it Knet's `@zerograd` (its result carries no gradient).
  *
  * @module
  */
 
+import { activeTape } from "../autograd/tape.ts";
 import type { DeviceName, Tensor } from "../tensor/tensor.ts";
 
 /** One device's implementation of an op. */
 export type OpImpl<A> = (inputs: readonly Tensor[], attrs: A) => Tensor;
 
-/** An op: its name and its per-device implementations. */
+/**
+ * A backward rule: the gradients of an op's inputs given the gradient `dy` of its output
+ * (same shape as the output), the inputs, the output and the attrs. `needs[i]` says
+ * whether input i wants a gradient (a rule may skip the others). Return one entry per
+ * input, null where an input has no gradient. It runs with recording off and may call
+ * any op (and may return `dy` itself). Each gradient must have its input's shape.
+ */
+export type BackwardRule<A> = (
+  dy: Tensor,
+  inputs: readonly Tensor[],
+  output: Tensor,
+  attrs: A,
+  needs: readonly boolean[],
+) => (Tensor | null)[];
+
+/** An op: its name, its per-device implementations and its gradient. */
 export interface OpDef<A = Record<string, never>> {
   /** Unique name, used in errors. */
   readonly name: string;
@@ -20,6 +40,13 @@ export interface OpDef<A = Record<string, never>> {
   readonly cpu: OpImpl<A>;
   /** GPU implementation (f32). */
   readonly gpu: OpImpl<A>;
+  /** Gradient rule; omitted for ops whose result carries no gradient (Knet's `@zerograd`). */
+  readonly backward?: BackwardRule<A>;
+  /**
+   * The op writes into an input (its result is that input). Such ops refuse tensors
+   * that the tape is tracking, since the recorded values would change under it.
+   */
+  readonly inPlace?: boolean;
 }
 
 const registry = new Map<string, OpDef<any>>();
@@ -76,8 +103,21 @@ export function checkInputs(op: string, inputs: readonly Tensor[]): DeviceName {
   return first.device;
 }
 
-/** Runs an op on its inputs' device after validating them. */
+/**
+ * Runs an op on its inputs' device after validating them; inside `diff`, records it on
+ * the tape when it is differentiable and one of its inputs is tracked.
+ */
 export function runOp<A>(op: OpDef<A>, inputs: readonly Tensor[], attrs: A): Tensor {
   const device = checkInputs(op.name, inputs);
-  return device === "gpu" ? op.gpu(inputs, attrs) : op.cpu(inputs, attrs);
+  const tape = activeTape();
+  const tracked = tape !== null && inputs.some((t) => tape.tracks(t));
+  if (tracked && op.inPlace) {
+    throw new Error(
+      `${op.name}: in-place update of a tensor that diff is recording (a Param or a ` +
+        "result computed from one); use out-of-place ops inside diff",
+    );
+  }
+  const out = device === "gpu" ? op.gpu(inputs, attrs) : op.cpu(inputs, attrs);
+  if (tracked && op.backward) tape.record(op, inputs, attrs, out);
+  return out;
 }

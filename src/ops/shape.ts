@@ -24,7 +24,9 @@ import {
   shapeSize,
   Tensor,
 } from "../tensor/tensor.ts";
+import { unbroadcast } from "./reduce.ts";
 import { checkInputs, defineOp, runOp } from "./registry.ts";
+import { fill } from "./vector.ts";
 
 /** A strided view description: which elements of the source, in which order. */
 interface StridedRead {
@@ -34,7 +36,45 @@ interface StridedRead {
   offset: number;
   /** Source strides per output dimension. */
   strides: number[];
+  /** Set by broadcastTo: elements are read several times (zero strides). */
+  broadcast?: boolean;
 }
+
+/** Where a strided read's gradient goes: the source shape and the read's layout. */
+interface StridedWrite extends StridedRead {
+  /** Shape of the tensor written (the read's source). */
+  target: number[];
+}
+
+/**
+ * Writes a [shape] tensor into a new tensor of shape `target` at `offset` + Σ t·strides
+ * (the gradient of a one-to-one strided read: permute, slice, flip, clone); elements not
+ * written are zero.
+ */
+const scatterOp = defineOp<StridedWrite>({
+  name: "strided_write",
+  cpu: ([dy], w) => {
+    const out = hostArray(dy.dtype, shapeSize(w.target));
+    stridedCopyCpu(
+      dy.host("strided_write"),
+      0,
+      stridesOf(w.shape),
+      out,
+      w.offset,
+      w.strides,
+      w.shape,
+    );
+    return new Tensor(w.target, dy.dtype, out);
+  },
+  gpu: ([dy], w) => {
+    const dx = emptyGpu(w.target);
+    if (dx.size === 0) return dx;
+    // A permutation writes every element; a slice leaves the rest at zero.
+    if (dy.size !== dx.size) fill(dx, 0);
+    stridedCopyGpu("strided_write", dy, 0, stridesOf(w.shape), dx, w.offset, w.strides, w.shape);
+    return dx;
+  },
+});
 
 /** Copies `src[offset + Σ t·xs]` to `dst[dOffset + Σ t·ys]` for every index t of `shape`. */
 export function stridedCopyCpu(
@@ -113,6 +153,9 @@ const gatherOp = defineOp<StridedRead>({
     stridedCopyGpu("strided_read", x, r.offset, r.strides, y, 0, stridesOf(r.shape), r.shape);
     return y;
   },
+  backward: (dy, [x], _y, r) => [
+    r.broadcast ? unbroadcast(dy, x.shape) : runOp(scatterOp, [dy], { ...r, target: [...x.shape] }),
+  ],
 });
 
 /** Reorders dimensions: `permute(x, [2, 0, 1])` (output dim i is input dim perm[i]). */
@@ -212,6 +255,16 @@ export function flip(x: Tensor, dims: number | readonly number[]): Tensor {
 
 const concatOp = defineOp<{ axis: number }>({
   name: "concat",
+  backward: (dy, xs, _y, { axis }, needs) => {
+    let at = 0;
+    return xs.map((x, i) => {
+      const part = needs[i]
+        ? slice(dy, dy.shape.map((_, d) => (d === axis ? [at, at + x.shape[axis]] as const : null)))
+        : null;
+      at += x.shape[axis];
+      return part;
+    });
+  },
   cpu: (xs, { axis }) => {
     const shape = concatShape(xs, axis);
     const out = hostArray(xs[0].dtype, shapeSize(shape));
@@ -274,6 +327,7 @@ export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
     shape: [...shape],
     offset: 0,
     strides: broadcastStrides(x.shape, shape),
+    broadcast: true,
   });
 }
 

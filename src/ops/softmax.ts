@@ -12,6 +12,8 @@ import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { normalizeAxis } from "../tensor/shape.ts";
 import { emptyGpu, hostArray, shapeSize, Tensor } from "../tensor/tensor.ts";
 import { checkInputs, defineOp, runOp } from "./registry.ts";
+import { binary, unary } from "./elementwise.ts";
+import { sum } from "./reduce.ts";
 import { permute } from "./shape.ts";
 
 /** The three row ops (the override OP in softmax.wgsl). */
@@ -52,8 +54,35 @@ export function softmaxRowsCpu(x: Tensor, a: RowsAttrs): Tensor {
   return new Tensor(a.kind === "logsumexp" ? [a.rows] : [a.rows, a.len], x.dtype, out);
 }
 
+/**
+ * Gradients on [rows, len]: softmax y·(dy − Σ dy·y), logsoftmax dy − eʸ·Σ dy,
+ * logsumexp dy·eˣ⁻ʸ (each sum over the row).
+ */
+function softmaxRowsBackward(
+  dy: Tensor,
+  [x]: readonly Tensor[],
+  y: Tensor,
+  a: RowsAttrs,
+): Tensor[] {
+  switch (a.kind) {
+    case "softmax": {
+      const s = sum(binary("mul", dy, y), -1, { keepdims: true });
+      return [binary("mul", y, binary("sub", dy, s))];
+    }
+    case "logsoftmax": {
+      const s = sum(dy, -1, { keepdims: true });
+      return [binary("sub", dy, binary("mul", unary("exp", y), s))];
+    }
+    case "logsumexp": {
+      const p = unary("exp", binary("sub", x, y.reshape(a.rows, 1)));
+      return [binary("mul", p, dy.reshape(a.rows, 1))];
+    }
+  }
+}
+
 const softmaxRowsOp = defineOp<RowsAttrs>({
   name: "softmax_rows",
+  backward: softmaxRowsBackward,
   cpu: ([x], a) => softmaxRowsCpu(x, a),
   gpu: ([x], a) => {
     const y = emptyGpu(a.kind === "logsumexp" ? [a.rows] : [a.rows, a.len]);

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { activeTape } from "../autograd/tape.ts";
 import { gpuRuntime } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { fmtShape } from "../tensor/shape.ts";
@@ -39,6 +40,7 @@ function split(inputs: readonly Tensor[], v: VectorAttrs) {
 
 const vectorOp = defineOp<VectorAttrs>({
   name: "vector_inplace",
+  inPlace: true,
   cpu: (inputs, v) => {
     const { x, y, coef } = split(inputs, v);
     const ys = y.host(v.kind);
@@ -127,6 +129,11 @@ export function copyInto(src: Tensor, dst: Tensor): Tensor {
   if (src.size !== dst.size) {
     throw new Error(
       `copy: src ${fmtShape(src.shape)} and dst ${fmtShape(dst.shape)} differ in length`,
+    );
+  }
+  if (activeTape()?.tracks(dst)) {
+    throw new Error(
+      "copy: in-place update of a tensor that diff is recording; use out-of-place ops inside diff",
     );
   }
   if (src === dst) return dst;

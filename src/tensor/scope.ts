@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Tensor } from "./tensor.ts";
+import { Tensor } from "./tensor.ts";
 
 const scopes: Set<Tensor>[] = [];
 const kept = new WeakSet<Tensor>();
@@ -23,7 +23,7 @@ export function keep<T extends Tensor>(t: T): T {
 
 function collectTensors(value: unknown, out: Set<unknown>, depth = 0): void {
   if (value === null || typeof value !== "object" || depth > 8) return;
-  if ((value as { constructor?: { name?: string } }).constructor?.name === "Tensor") {
+  if (value instanceof Tensor) {
     out.add(value);
     return;
   }

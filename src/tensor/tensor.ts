@@ -13,6 +13,8 @@
  */
 
 import { type GpuRuntime, gpuRuntime } from "../gpu/runtime.ts";
+import { runOp } from "../ops/registry.ts";
+import { reshapeOp } from "../ops/view.ts";
 import { formatTensor } from "./format.ts";
 import { trackTensor } from "./scope.ts";
 
@@ -251,8 +253,7 @@ export class Tensor {
       ? [...(shape[0] as readonly number[])]
       : shape as number[];
     const target = inferShape("reshape", dims, this.size, this.shape);
-    if (this.#host) return new Tensor(target, this.dtype, this.#host);
-    return new Tensor(target, this.dtype, this.#gpu ? this.#gpu.retain() : null);
+    return runOp(reshapeOp, [this], { shape: target });
   }
 
   /**
