@@ -105,3 +105,6 @@ export { Param } from "./src/autograd/param.ts";
 export { diff, DiffResult, grad, gradloss, params, value } from "./src/autograd/diff.ts";
 export { isParam, isRecording, noRecord } from "./src/autograd/tape.ts";
 export { gcheck, type GcheckOptions } from "./src/autograd/gcheck.ts";
+export * from "./src/data/mod.ts";
+export { type Indices, mat, take } from "./src/ops/indexing.ts";
+export { dropout, type DropoutOptions } from "./src/ops/dropout.ts";
