@@ -108,3 +108,30 @@ export { gcheck, type GcheckOptions } from "./src/autograd/gcheck.ts";
 export * from "./src/data/mod.ts";
 export { type Indices, mat, take } from "./src/ops/indexing.ts";
 export { dropout, type DropoutOptions } from "./src/ops/dropout.ts";
+export {
+  accuracy,
+  bce,
+  type Dataset,
+  logistic,
+  type LossOptions,
+  mse,
+  type Model,
+  nll,
+} from "./src/loss.ts";
+export {
+  bilinear,
+  type DimsArgs,
+  fans,
+  gaussian,
+  type GaussianOptions,
+  type Initializer,
+  param,
+  param0,
+  type ParamOptions,
+  type WeightInitOptions,
+  xavier,
+  xavierNormal,
+  type XavierOptions,
+  xavierUniform,
+} from "./src/init.ts";
+export { xent } from "./src/ops/xent.ts";

@@ -16,6 +16,8 @@ export async function bundle(entry: string, outfile: string): Promise<void> {
       platform: "neutral",
       target: "es2022",
       loader: { ".wgsl": "text" },
+      // Node built-ins (node:crypto, node:path, ...) are provided by Deno at run time.
+      external: ["node:*"],
       logLevel: "error",
     });
   } finally {

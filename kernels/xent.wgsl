@@ -1,0 +1,173 @@
+// Fused softmax cross-entropy over the rows of X viewed as [rows, len] (scores, classes
+// last), with L[rows] the class of each row as an f32 (0-based):
+//   forward:  Y[r]     = logsumexp(X[r, :]) - X[r, c]  = (m - X[r, c]) + log(s)
+//   backward: DX[r, j] = DY[r] * (exp(X[r, j] - m) / s - (j == c ? 1 : 0))
+// with c = L[r], m the row maximum and s = sum_j exp(X[r, j] - m) (stable: no exp
+// overflows). For confident rows (X[r, c] = m, the others far below) s rounds to 1, so
+// the kernel also sums o = sum_{j != c} exp(X[r, j] - m) in the same pass and uses
+// Y[r] = log1p(o) when X[r, c] = m, and DX[r, c] = -DY[r] * o / s: tiny losses and the
+// label's gradient keep their relative accuracy instead of rounding to 0.
+// Labels: L[r] < 0 skips the row (Y[r] = 0, DX row 0). A label >= len or not an
+// integer (or NaN, where the compiler keeps NaN) gives NaN (Y[r] and the whole DX row);
+// no read ever leaves the row. Labels are exact integers in f32 up to 2^24.
+//
+// Entry points (one pass over the data per direction):
+//   forward, backward:           one 64-thread workgroup per row (long rows); each thread
+//       reduces a strided part, one barrier per reduction, then every thread combines
+//       the 64 partials in the same order (identical values, no broadcast barrier).
+//       dispatch: rows workgroups as a 2-D grid (see grid2d).
+//   forward_rows, backward_rows: one invocation per row (short rows, many of them).
+//       dispatch: ceil(rows / 64) workgroups as a 2-D grid.
+// Bindings: 1 X, 2 L, then forward 3 Y; backward 4 DY, 5 DX.
+
+struct Params { rows: u32, len: u32, nanBits: u32, _p1: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read> L: array<f32>;
+@group(0) @binding(3) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(4) var<storage, read> DY: array<f32>;
+@group(0) @binding(5) var<storage, read_write> DX: array<f32>;
+
+const WG: u32 = 64u;
+const SKIP: i32 = -1;
+const BAD: i32 = -2;
+var<workgroup> shm: array<f32, WG>;
+var<workgroup> shs: array<f32, WG>;
+var<workgroup> sho: array<f32, WG>;
+
+// The class of row `row`: its index, SKIP (negative label) or BAD (out of range,
+// not an integer, NaN).
+fn classOf(row: u32) -> i32 {
+  let l = L[row];
+  if (l < 0.0) { return SKIP; }
+  if (!(l < f32(p.len)) || l != floor(l)) { return BAD; }
+  return i32(min(u32(l), p.len - 1u));
+}
+
+// A NaN built at run time (a NaN constant expression is a shader-creation error).
+fn nan() -> f32 {
+  return bitcast<f32>(p.nanBits);
+}
+
+fn negInf() -> f32 {
+  return bitcast<f32>(0xff800000u);
+}
+
+// log(1 + x) for x >= 0, accurate for tiny x (WGSL has no log1p).
+fn log1p(x: f32) -> f32 {
+  let u = 1.0 + x;
+  if (u == 1.0) { return x; }
+  return log(u) * (x / (u - 1.0));
+}
+
+// The loss of a row from its class and stats (m, s, o).
+fn rowLoss(base: u32, c: i32, st: vec3<f32>) -> f32 {
+  if (c == SKIP) { return 0.0; }
+  if (c == BAD) { return nan(); }
+  let xc = X[base + u32(c)];
+  if (xc == st.x) { return log1p(st.z); }
+  return (st.x - xc) + log(st.y);
+}
+
+// Writes one gradient element: DY[row] * (softmax_j - onehot_j), given the row's class.
+fn gradAt(row: u32, base: u32, j: u32, c: i32, st: vec3<f32>) {
+  if (c == SKIP) {
+    DX[base + j] = 0.0;
+    return;
+  }
+  if (c == BAD) {
+    DX[base + j] = nan();
+    return;
+  }
+  if (i32(j) == c) {
+    DX[base + j] = -DY[row] * (st.z / st.y);
+  } else {
+    DX[base + j] = DY[row] * (exp(X[base + j] - st.x) / st.y);
+  }
+}
+
+// Row stats (m, s, o) by one workgroup: max, sum of exp(x - m), and that sum without
+// class c. Every thread returns the same values.
+fn rowStats(base: u32, lid: u32, c: i32) -> vec3<f32> {
+  var m = negInf();
+  for (var j = lid; j < p.len; j += WG) { m = max(m, X[base + j]); }
+  shm[lid] = m;
+  workgroupBarrier();
+  m = shm[0];
+  for (var k = 1u; k < WG; k++) { m = max(m, shm[k]); }
+  var acc = 0.0;
+  var other = 0.0;
+  for (var j = lid; j < p.len; j += WG) {
+    let e = exp(X[base + j] - m);
+    acc += e;
+    if (i32(j) != c) { other += e; }
+  }
+  shs[lid] = acc;
+  sho[lid] = other;
+  workgroupBarrier();
+  var s = 0.0;
+  var o = 0.0;
+  for (var k = 0u; k < WG; k++) {
+    s += shs[k];
+    o += sho[k];
+  }
+  return vec3<f32>(m, s, o);
+}
+
+// Row stats (m, s, o) by one invocation.
+fn rowStatsSerial(base: u32, c: i32) -> vec3<f32> {
+  var m = negInf();
+  for (var j = 0u; j < p.len; j++) { m = max(m, X[base + j]); }
+  var s = 0.0;
+  var o = 0.0;
+  for (var j = 0u; j < p.len; j++) {
+    let e = exp(X[base + j] - m);
+    s += e;
+    if (i32(j) != c) { o += e; }
+  }
+  return vec3<f32>(m, s, o);
+}
+
+@compute @workgroup_size(64)
+fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+  let row = wid.y * nwg.x + wid.x;
+  if (row >= p.rows) { return; } // uniform: the whole workgroup has one row
+  let base = row * p.len;
+  let c = classOf(row);
+  let st = rowStats(base, lid, c);
+  if (lid == 0u) { Y[row] = rowLoss(base, c, st); }
+}
+
+@compute @workgroup_size(64)
+fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+  let row = wid.y * nwg.x + wid.x;
+  if (row >= p.rows) { return; }
+  let base = row * p.len;
+  let c = classOf(row);
+  let st = rowStats(base, lid, c);
+  for (var j = lid; j < p.len; j += WG) { gradAt(row, base, j, c, st); }
+}
+
+@compute @workgroup_size(64)
+fn forward_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.y * nwg.x + wid.x) * WG + lid;
+  if (row >= p.rows) { return; }
+  let base = row * p.len;
+  let c = classOf(row);
+  Y[row] = rowLoss(base, c, rowStatsSerial(base, c));
+}
+
+@compute @workgroup_size(64)
+fn backward_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.y * nwg.x + wid.x) * WG + lid;
+  if (row >= p.rows) { return; }
+  let base = row * p.len;
+  let c = classOf(row);
+  let st = rowStatsSerial(base, c);
+  for (var j = 0u; j < p.len; j++) { gradAt(row, base, j, c, st); }
+}
