@@ -114,8 +114,8 @@ export {
   type Dataset,
   logistic,
   type LossOptions,
-  mse,
   type Model,
+  mse,
   nll,
 } from "./src/loss.ts";
 export {

@@ -89,7 +89,9 @@ export function diff(f: () => Tensor): DiffResult {
       }
       setActiveTape(null);
       const grads = noRecord(() => backward(tape, y));
-      return { value: isParam(y) ? share(y) : y, grads };
+      // A fresh handle: y may be the caller's own tensor (or a Param's value), which the
+      // DiffResult must not release with its own value.
+      return { value: share(y), grads };
     });
     return new DiffResult(value, grads);
   } finally {
@@ -125,12 +127,15 @@ function backward(tape: Tape, y: Tensor): Map<Tensor, Tensor> {
         `${node.op.name}: backward returned ${ins.length} gradients for ${node.inputs.length} inputs`,
       );
     }
+    // Gradients handed to tracked inputs; the others are released unless one of these,
+    // dy or an input (a rule may return one tensor for several inputs, in any order).
+    const kept = new Set<unknown>(ins.filter((g, k) => g && tape.tracks(node.inputs[k])));
     const owned = new Set<Tensor>();
     ins.forEach((g, k) => {
       if (g === null || g === undefined) return;
       const key = node.inputs[k];
       if (!tape.tracks(key)) {
-        if (g !== dy && !node.saved.includes(g) && !owned.has(g)) g.dispose();
+        if (g !== dy && !node.saved.includes(g) && !kept.has(g)) g.dispose();
         return;
       }
       if (g.size !== key.size || g.shape.some((d, j) => d !== key.shape[j])) {
@@ -196,13 +201,17 @@ export function gradloss<A extends unknown[]>(
       throw new Error(`grad: argument ${argnum} must be a Tensor, got ${typeof x}`);
     }
     const p = isParam(x) ? x as Param : new Param(x);
-    const call = [...args] as A;
-    call[argnum] = p;
-    const r = diff(() => f(...call));
-    const dx = r.take(p) ?? zeros(p.shape, { dtype: p.dtype, device: p.device });
-    r.disposeGradients();
-    if (p !== x) p.dispose();
-    return [dx, r.value];
+    try {
+      const call = [...args] as A;
+      call[argnum] = p;
+      const r = diff(() => f(...call));
+      const dx = r.take(p) ?? zeros(p.shape, { dtype: p.dtype, device: p.device });
+      r.disposeGradients();
+      return [dx, r.value];
+    } finally {
+      // The wrapper holds references to x's storage: release them even when f throws.
+      if (p !== x) p.dispose();
+    }
   };
 }
 
@@ -211,6 +220,7 @@ export function gradloss<A extends unknown[]>(
  * storage without tracking, or a DiffResult's value. Other values are returned as is.
  */
 export function value(x: DiffResult): Tensor;
+/** The untracked tensor behind a Param or a recorded result; other tensors as they are. */
 export function value(x: Tensor): Tensor;
 export function value(x: Tensor | DiffResult): Tensor {
   if (x instanceof DiffResult) return x.value;

@@ -12,7 +12,7 @@ import { randn } from "../tensor/create.ts";
 import { Rng } from "../tensor/random.ts";
 import { tidy } from "../tensor/scope.ts";
 import { Tensor } from "../tensor/tensor.ts";
-import { diff, params } from "./diff.ts";
+import { diff, type DiffResult, params } from "./diff.ts";
 import { Param } from "./param.ts";
 
 /** Options of {@link gcheck} (Knet's defaults). */
@@ -72,20 +72,24 @@ export async function gcheck(
     });
   }
   const ps = params(args);
-  if (ps.length === 0) throw new Error("gcheck: no Params or Tensors among the arguments");
-  const probe = f(...args);
-  const proj = probe.size === 1
-    ? null
-    : randn(probe.shape, { dtype: probe.dtype, device: probe.device, rng });
-  probe.dispose();
-  const objective = () => {
-    const y = f(...args);
-    return proj ? sum(binary("mul", y, proj)) : y;
-  };
-  const evalAt = () => scalarOf(tidy(objective));
-  const result = diff(objective);
+  let proj: Tensor | null = null;
+  let result: DiffResult | null = null;
   let ok = true;
   try {
+    if (ps.length === 0) throw new Error("gcheck: no Params or Tensors among the arguments");
+    // The probe's intermediates are released like every other evaluation's.
+    proj = tidy(() => {
+      const probe = f(...args);
+      return probe.size === 1
+        ? null
+        : randn(probe.shape, { dtype: probe.dtype, device: probe.device, rng });
+    });
+    const objective = () => {
+      const y = f(...args);
+      return proj ? sum(binary("mul", y, proj)) : y;
+    };
+    const evalAt = () => scalarOf(tidy(objective));
+    result = diff(objective);
     for (const [k, p] of ps.entries()) {
       const g = result.grad(p);
       const analytic = g ? await g.data() : new Float64Array(p.size);
@@ -95,11 +99,16 @@ export async function gcheck(
         : Array.from({ length: nsample }, () => rng.int(p.size));
       for (const i of picks) {
         const v = values[i];
-        setElement(p, i, v + delta);
-        const fp = await evalAt();
-        setElement(p, i, v - delta);
-        const fm = await evalAt();
-        setElement(p, i, v);
+        let fp: number;
+        let fm: number;
+        try {
+          setElement(p, i, v + delta);
+          fp = await evalAt();
+          setElement(p, i, v - delta);
+          fm = await evalAt();
+        } finally {
+          setElement(p, i, v); // restored even when f throws
+        }
         const numeric = (fp - fm) / (2 * delta);
         const a = analytic[i];
         const err = Math.abs(a - numeric);
@@ -114,7 +123,7 @@ export async function gcheck(
       }
     }
   } finally {
-    result.dispose();
+    result?.dispose();
     proj?.dispose();
     for (const p of wrapped) p.dispose();
   }

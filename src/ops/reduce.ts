@@ -218,8 +218,9 @@ function reduceStridedGpu(x: Tensor, x2: Tensor | null, r: RowReduce, out: Tenso
 /**
  * Gradient of a row reduction. With x viewed as [outer, len, inner] and dy, y as
  * [outer, 1, inner]: sum → dy·scale broadcast (times 2x for squares, x₂ or x₁ for dot,
- * sign(x) for |x|; a final √ divides by 2y first), prod → dy·y/x, max/min → dy where x
- * equals the extremum (every tied element gets it, as in Knet). Arg-reductions have none.
+ * sign(x) for |x|; a final √ divides by 2y first), prod → dy·Π_{j≠i} x_j (exact at
+ * zeros, unlike Knet's dy·y/x), max/min → dy where x equals the extremum (every tied
+ * element gets it, as in Knet). Arg-reductions have none.
  */
 function reduceRowsBackward(
   dy: Tensor,
@@ -241,8 +242,18 @@ function reduceRowsBackward(
     return b.reshape(like.shape);
   };
   switch (r.kind) {
-    case "prod":
-      return [back(binary("div", binary("mul", dyb, yb), xv), x)];
+    case "prod": {
+      // dy·Π_{j≠i} x_j, also where x has zeros (Knet's dy·y/x gives NaN there, 0/0). With
+      // z = [x = 0] and p = the product of the nonzero x: p/x in rows without a zero, p at
+      // the zero of rows with exactly one, 0 elsewhere.
+      const z = binary("eq", xv, 0);
+      const zeros = sum(z, 1, { keepdims: true });
+      const x1 = binary("add", xv, z);
+      const p = prod(x1, 1, { keepdims: true });
+      const none = binary("mul", binary("div", p, x1), binary("eq", zeros, 0));
+      const one = binary("mul", binary("mul", z, p), binary("eq", zeros, 1));
+      return [back(binary("mul", dyb, binary("add", none, one)), x)];
+    }
     case "max":
     case "min":
       return [back(binary("mul", dyb, binary("eq", xv, yb)), x)];

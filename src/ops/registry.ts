@@ -11,7 +11,7 @@
  * @module
  */
 
-import { activeTape } from "../autograd/tape.ts";
+import { activeTape, noRecord } from "../autograd/tape.ts";
 import type { DeviceName, Tensor } from "../tensor/tensor.ts";
 
 /** One device's implementation of an op. */
@@ -117,7 +117,10 @@ export function runOp<A>(op: OpDef<A>, inputs: readonly Tensor[], attrs: A): Ten
         "result computed from one); use out-of-place ops inside diff",
     );
   }
-  const out = device === "gpu" ? op.gpu(inputs, attrs) : op.cpu(inputs, attrs);
+  // The op is one primitive: ops its implementation calls are not recorded (else a
+  // @zerograd op built from differentiable ops would be differentiated through them).
+  const impl = () => (device === "gpu" ? op.gpu(inputs, attrs) : op.cpu(inputs, attrs));
+  const out = tape === null ? impl() : noRecord(impl);
   if (tracked && op.backward) tape.record(op, inputs, attrs, out);
   return out;
 }
