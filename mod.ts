@@ -135,3 +135,12 @@ export {
   xavierUniform,
 } from "./src/init.ts";
 export { xent } from "./src/ops/xent.ts";
+export {
+  batchnorm,
+  type BatchnormOptions,
+  BNMoments,
+  bnmoments,
+  type BNMomentsOptions,
+  bnparams,
+  type MomentInit,
+} from "./src/ops/batchnorm.ts";
