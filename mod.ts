@@ -144,3 +144,11 @@ export {
   bnparams,
   type MomentInit,
 } from "./src/ops/batchnorm.ts";
+export {
+  pool,
+  type PoolOptions,
+  type PoolSize,
+  unpool,
+  type UnpoolOptions,
+} from "./src/ops/pool.ts";
+export { conv4, convConfig, type ConvOptions, deconv4, type Pair } from "./src/ops/conv.ts";

@@ -5,6 +5,9 @@
  * @module
  */
 
+import convNaive from "../../kernels/conv_naive.wgsl" with { type: "text" };
+import im2col from "../../kernels/im2col.wgsl" with { type: "text" };
+import pool from "../../kernels/pool.wgsl" with { type: "text" };
 import binary from "../../kernels/binary.wgsl" with { type: "text" };
 import dropout from "../../kernels/dropout.wgsl" with { type: "text" };
 import gather from "../../kernels/gather.wgsl" with { type: "text" };
@@ -20,6 +23,9 @@ import vector from "../../kernels/vector.wgsl" with { type: "text" };
 import xent from "../../kernels/xent.wgsl" with { type: "text" };
 
 const SOURCES: Record<KernelName, string> = {
+  conv_naive: convNaive,
+  im2col,
+  pool,
   binary,
   dropout,
   gather,
@@ -37,6 +43,9 @@ const SOURCES: Record<KernelName, string> = {
 
 /** Names of the kernel files in kernels/ (without `.wgsl`). */
 export type KernelName =
+  | "conv_naive"
+  | "im2col"
+  | "pool"
   | "binary"
   | "dropout"
   | "gather"

@@ -1,0 +1,120 @@
+// Direct (naive) convolution for conv4 (src/ops/conv.ts): one output element per invocation, no
+// tiling or shared memory. The benchmark baseline and a GPU test oracle for the im2col+GEMM path.
+// Row-major x [N,C,H,W], w [O,C/G,kH,kW], y [N,O,Ho,Wo], Cg = C/G input and Og = O/G output
+// channels per group; tap (th, tw) = (kH-1-kh, kW-1-kw) when FLIP (mode 0) else (kh, kw):
+//   y[n,o,oh,ow] = alpha * sum_{c<Cg,kh,kw} w[o,c,kh,kw] * x[n, g*Cg+c, oh*sH-pH+th*dH, ow*sW-pW+tw*dW]
+// Entry points (bindings 1, 2 read; 3 written):
+//   main: A = w, B = x,  OUT = y   (total = N*O*Ho*Wo)
+//   dx:   A = w, B = dy, OUT = dx  (total = N*C*H*W; dx = alpha * conv4's input gradient)
+//   dw:   A = x, B = dy, OUT = dw  (total = O*Cg*kH*kW; dw = alpha * conv4's filter gradient)
+// dispatch: 2-D grid of 256-wide workgroups covering p.total outputs.
+
+struct Params {
+  N: u32, C: u32, H: u32, W: u32,
+  O: u32, G: u32, kH: u32, kW: u32,
+  Ho: u32, Wo: u32, pH: i32, pW: i32,
+  sH: i32, sW: i32, dH: i32, dW: i32,
+  alpha: f32, total: u32, _pad0: u32, _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(2) var<storage, read> B: array<f32>;
+@group(0) @binding(3) var<storage, read_write> OUT: array<f32>;
+override FLIP: bool = true;
+
+fn flatIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+  return (wid.y * nwg.x + wid.x) * 256u + lid;
+}
+
+fn tap(k: u32, extent: u32) -> u32 {
+  return select(k, extent - 1u - k, FLIP);
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = flatIndex(wid, nwg, lid);
+  if (i >= p.total) { return; }
+  let ow = i % p.Wo;
+  let oh = (i / p.Wo) % p.Ho;
+  let o = (i / (p.Wo * p.Ho)) % p.O;
+  let n = i / (p.Wo * p.Ho * p.O);
+  let Cg = p.C / p.G;
+  let c0 = (o / (p.O / p.G)) * Cg;
+  var acc = 0.0;
+  for (var c = 0u; c < Cg; c++) {
+    for (var kh = 0u; kh < p.kH; kh++) {
+      let ih = i32(oh) * p.sH - p.pH + i32(tap(kh, p.kH)) * p.dH;
+      if (ih < 0 || ih >= i32(p.H)) { continue; }
+      for (var kw = 0u; kw < p.kW; kw++) {
+        let iw = i32(ow) * p.sW - p.pW + i32(tap(kw, p.kW)) * p.dW;
+        if (iw < 0 || iw >= i32(p.W)) { continue; }
+        acc += A[((o * Cg + c) * p.kH + kh) * p.kW + kw] *
+               B[(((n * p.C) + c0 + c) * p.H + u32(ih)) * p.W + u32(iw)];
+      }
+    }
+  }
+  OUT[i] = p.alpha * acc;
+}
+
+@compute @workgroup_size(256)
+fn dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+      @builtin(local_invocation_index) lid: u32) {
+  let i = flatIndex(wid, nwg, lid);
+  if (i >= p.total) { return; }
+  let iw = i32(i % p.W);
+  let ih = i32((i / p.W) % p.H);
+  let ch = (i / (p.W * p.H)) % p.C;
+  let n = i / (p.W * p.H * p.C);
+  let Cg = p.C / p.G;
+  let Og = p.O / p.G;
+  let g = ch / Cg;
+  let c = ch % Cg;
+  var acc = 0.0;
+  for (var oo = 0u; oo < Og; oo++) {
+    let o = g * Og + oo;
+    for (var kh = 0u; kh < p.kH; kh++) {
+      let t = ih + p.pH - i32(tap(kh, p.kH)) * p.dH;
+      if (t < 0 || t % p.sH != 0 || u32(t / p.sH) >= p.Ho) { continue; }
+      let oh = u32(t / p.sH);
+      for (var kw = 0u; kw < p.kW; kw++) {
+        let s = iw + p.pW - i32(tap(kw, p.kW)) * p.dW;
+        if (s < 0 || s % p.sW != 0 || u32(s / p.sW) >= p.Wo) { continue; }
+        let ow = u32(s / p.sW);
+        acc += A[((o * Cg + c) * p.kH + kh) * p.kW + kw] *
+               B[((n * p.O + o) * p.Ho + oh) * p.Wo + ow];
+      }
+    }
+  }
+  OUT[i] = p.alpha * acc;
+}
+
+@compute @workgroup_size(256)
+fn dw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+      @builtin(local_invocation_index) lid: u32) {
+  let i = flatIndex(wid, nwg, lid);
+  if (i >= p.total) { return; }
+  let kw = i % p.kW;
+  let kh = (i / p.kW) % p.kH;
+  let Cg = p.C / p.G;
+  let c = (i / (p.kW * p.kH)) % Cg;
+  let o = i / (p.kW * p.kH * Cg);
+  let ch = (o / (p.O / p.G)) * Cg + c;
+  let th = i32(tap(kh, p.kH));
+  let tw = i32(tap(kw, p.kW));
+  var acc = 0.0;
+  for (var n = 0u; n < p.N; n++) {
+    for (var oh = 0u; oh < p.Ho; oh++) {
+      let ih = i32(oh) * p.sH - p.pH + th * p.dH;
+      if (ih < 0 || ih >= i32(p.H)) { continue; }
+      for (var ow = 0u; ow < p.Wo; ow++) {
+        let iw = i32(ow) * p.sW - p.pW + tw * p.dW;
+        if (iw < 0 || iw >= i32(p.W)) { continue; }
+        acc += B[((n * p.O + o) * p.Ho + oh) * p.Wo + ow] *
+               A[((n * p.C + ch) * p.H + u32(ih)) * p.W + u32(iw)];
+      }
+    }
+  }
+  OUT[i] = p.alpha * acc;
+}

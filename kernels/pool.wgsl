@@ -1,0 +1,128 @@
+// Pooling over the two spatial dims of row-major [planes, H, W] (planes = N*C), Knet's
+// semantics (src/ops/pool.ts has the CPU twin):
+//   window (kh,kw), stride (sh,sw), padding (ph,pw) < window; OH = 1 + (H + 2ph - kh)/sh.
+//   MODE 0: max over the real cells of the window (padded cells are -inf; ties and the
+//           gradient go to the first maximum in row-major window order).
+//   MODE 1: sum / (kh*kw)  (average counting padded cells).
+//   MODE 2: sum / (number of real cells)  (average excluding padding).
+//   Results (and gradients) are multiplied by p.scale (Knet's alpha).
+// Entry points, one output element per invocation, 2-D grid of 256-wide workgroups:
+//   main:     Y[plane, oy, ox] from X                      (p.total = planes*OH*OW)
+//   backward: DX[plane, iy, ix] = sum over the windows holding (iy, ix) of their share of
+//             DY; a gather, so it is deterministic and needs no atomics (p.total =
+//             planes*H*W). MODE 0 recomputes each window's argmax from X.
+
+override MODE: u32 = 0u;
+
+struct Params {
+  total: u32, h: u32, w: u32, oh: u32,
+  ow: u32, kh: u32, kw: u32, sh: u32,
+  sw: u32, ph: u32, pw: u32, scale: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read> DY: array<f32>;
+@group(0) @binding(3) var<storage, read_write> Y: array<f32>;
+
+fn index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+  return (wid.y * nwg.x + wid.x) * 256u + lid;
+}
+
+// Clipped extent [lo, hi) of window o along a dim of size n (start o*s - pad).
+fn clip(o: u32, s: u32, pad: u32, k: u32, n: u32) -> vec2<i32> {
+  let start = i32(o * s) - i32(pad);
+  return vec2<i32>(max(start, 0), min(start + i32(k), i32(n)));
+}
+
+// Flat offset within the plane of window (oy, ox)'s first maximum.
+fn argmax(base: u32, oy: u32, ox: u32) -> u32 {
+  let ry = clip(oy, p.sh, p.ph, p.kh, p.h);
+  let rx = clip(ox, p.sw, p.pw, p.kw, p.w);
+  var best = -3.4028234663852886e38;
+  var at = u32(ry.x) * p.w + u32(rx.x);
+  var first = true;
+  for (var y = ry.x; y < ry.y; y++) {
+    for (var x = rx.x; x < rx.y; x++) {
+      let j = u32(y) * p.w + u32(x);
+      let v = X[base + j];
+      if (first || v > best) {
+        best = v;
+        at = j;
+        first = false;
+      }
+    }
+  }
+  return at;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = index(wid, nwg, lid);
+  if (i >= p.total) { return; }
+  let per = p.oh * p.ow;
+  let plane = i / per;
+  let r = i - plane * per;
+  let oy = r / p.ow;
+  let ox = r - oy * p.ow;
+  let base = plane * p.h * p.w;
+  let ry = clip(oy, p.sh, p.ph, p.kh, p.h);
+  let rx = clip(ox, p.sw, p.pw, p.kw, p.w);
+  var out: f32;
+  if (MODE == 0u) {
+    out = X[base + argmax(base, oy, ox)];
+  } else {
+    var s = 0.0;
+    for (var y = ry.x; y < ry.y; y++) {
+      for (var x = rx.x; x < rx.y; x++) {
+        s += X[base + u32(y) * p.w + u32(x)];
+      }
+    }
+    var count = f32(p.kh * p.kw);
+    if (MODE == 2u) { count = f32((ry.y - ry.x) * (rx.y - rx.x)); }
+    out = s / count;
+  }
+  Y[i] = p.scale * out;
+}
+
+// Windows o along a dim that hold input index t: o*s - pad <= t < o*s - pad + k.
+fn windows(t: u32, s: u32, pad: u32, k: u32, nout: u32) -> vec2<u32> {
+  let lo = i32(t + pad) - i32(k) + 1;
+  var first = 0u;
+  if (lo > 0) { first = (u32(lo) + s - 1u) / s; }
+  let last = min((t + pad) / s, nout - 1u);
+  return vec2<u32>(first, last + 1u);
+}
+
+@compute @workgroup_size(256)
+fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+  let i = index(wid, nwg, lid);
+  if (i >= p.total) { return; }
+  let per = p.h * p.w;
+  let plane = i / per;
+  let j = i - plane * per;
+  let iy = j / p.w;
+  let ix = j - iy * p.w;
+  let base = plane * per;
+  let obase = plane * p.oh * p.ow;
+  let wy = windows(iy, p.sh, p.ph, p.kh, p.oh);
+  let wx = windows(ix, p.sw, p.pw, p.kw, p.ow);
+  var acc = 0.0;
+  for (var oy = wy.x; oy < wy.y; oy++) {
+    for (var ox = wx.x; ox < wx.y; ox++) {
+      let g = DY[obase + oy * p.ow + ox];
+      if (MODE == 0u) {
+        if (argmax(base, oy, ox) == j) { acc += g; }
+      } else if (MODE == 1u) {
+        acc += g / f32(p.kh * p.kw);
+      } else {
+        let ry = clip(oy, p.sh, p.ph, p.kh, p.h);
+        let rx = clip(ox, p.sw, p.pw, p.kw, p.w);
+        acc += g / f32((ry.y - ry.x) * (rx.y - rx.x));
+      }
+    }
+  }
+  Y[i] = p.scale * acc;
+}

@@ -1,0 +1,614 @@
+/**
+ * Convolution: Knet's `conv4` and `deconv4` for 2-D images (1-D through a singleton
+ * height), with padding, stride, dilation, groups, both modes and a scale α.
+ *
+ * Layout (row-major, memory-compatible with Knet's column-major dims): x [N,C,H,W], filter
+ * w [O, C/group, kH, kW], y [N,O,Ho,Wo] with
+ * Ho = 1 + ⌊(H + 2·P − ((kH − 1)·D + 1)) / S⌋ (likewise Wo). Mode 0 (Knet's default) is
+ * true convolution: the filter is flipped in both spatial dims; mode 1 is
+ * cross-correlation (PyTorch's `conv2d`).
+ *
+ * `deconv4(w, x)` is the transposed convolution, Knet's definition translated to
+ * row-major: its result is conv4's input gradient for the filter w. Knet's deconv filter
+ * (kW,kH,O,I) is our w [I, O/group, kH, kW]; x [N,I,H,W] gives y [N,O,Y_H,Y_W] with
+ * Y = S·(X − 1) + (k − 1)·D + 1 − 2·P, and conv4(w, deconv4(w, x)) has x's shape.
+ *
+ * Three primitives implement everything, each with a CPU twin (direct loops accumulating
+ * in f64, f32 and f64) and a GPU path:
+ * - `conv4` (forward; backward: dw by `conv4_w`, dx by `deconv4`),
+ * - `deconv4` (conv4's input gradient; backward: dw by `conv4_w`, dx by `conv4`),
+ * - `conv4_w` (conv4's filter gradient; no gradient of its own, Knet's `@zerograd conv4w`).
+ *
+ * GPU path: im2col + the register-blocked GEMM of src/ops/matmul.ts
+ * (kernels/im2col.wgsl). Forward: cols [Nc, C·kH·kW, Ho·Wo] = im2col(x), then one batched
+ * GEMM with the filter as a shared [O, C·kH·kW] matrix gives [Nc, O, Ho·Wo], which is y's
+ * layout. dx: dcols = wᵀ·dy (one batched GEMM), then col2im, a gather kernel (each x
+ * element sums the column entries that came from it: deterministic, no atomics). dw: the
+ * columns are written K-major, [C·kH·kW, Nc·Ho·Wo], and dy is permuted to [O, Nc·Ho·Wo], so
+ * dw = dy·colsᵀ is ONE GEMM over all stacked batch entries (its inner dimension is
+ * Nc·Ho·Wo, long enough for the 128×128 tiles). The batch is processed in chunks of Nc so
+ * that the columns buffer stays under {@link convConfig}.colsBytes (256 MB). group > 1 loops
+ * over groups: the kernels take a channel offset, the GEMM gets that group's filter rows.
+ *
+ * Why im2col + GEMM and not implicit GEMM: the GEMM kernel is the one tuned piece of code
+ * we have (17–21 GFLOP/s at 1024³ on llvmpipe, where every per-lane load is scalarised and
+ * loads dominate); im2col reuses it unchanged for all three products, and its extra pass
+ * costs memory traffic proportional to K·P, small beside the 2·O·K·P flops. An implicit-GEMM
+ * kernel would need its own register-blocked tiling with the index arithmetic inside the
+ * inner loads, where llvmpipe is weakest; it was not written or measured. Measured against
+ * the direct kernel (kernels/conv_naive.wgsl, one output per invocation) with
+ * bench/conv_bench.ts on llvmpipe (2 cores), forward + backward GFLOP/s, im2col+GEMM vs
+ * naive: LeNet conv1 x[100,1,28,28] w[20,1,5,5] 0.23 vs 0.22 (K = 25 and O = 20 leave the
+ * 128×128 GEMM tiles mostly idle); LeNet conv2 x[100,20,12,12] w[50,20,5,5] 2.2 vs 0.27;
+ * VGG-like x[16,64,32,32] w[64,64,3,3] pad 1 4.0 vs 0.39.
+ *
+ * @module
+ */
+
+import { gpuRuntime } from "../gpu/runtime.ts";
+import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
+import { emptyGpu, hostArray, Tensor } from "../tensor/tensor.ts";
+import { gemm } from "./matmul.ts";
+import { checkInputs, defineOp, describe, runOp } from "./registry.ts";
+import { stridedCopyGpu } from "./shape.ts";
+import { fill } from "./vector.ts";
+
+/** A spatial option: one number for both dims or [height, width]. */
+export type Pair = number | readonly [number, number];
+
+/** Options of {@link conv4} and {@link deconv4} (Knet's keywords and defaults). */
+export interface ConvOptions {
+  /** Zeros implicitly added at both ends of each spatial dim (default 0). */
+  padding?: Pair;
+  /** Step between filter applications (default 1). */
+  stride?: Pair;
+  /** Spacing between filter taps (default 1). */
+  dilation?: Pair;
+  /** 0: convolution, the filter flipped (default, as Knet); 1: cross-correlation. */
+  mode?: 0 | 1;
+  /** Scale of the result (default 1). */
+  alpha?: number;
+  /** Number of channel groups: input and output channels must both be divisible (default 1). */
+  group?: number;
+  /**
+   * GPU algorithm: "im2col" (default, im2col + GEMM) or "naive" (the direct
+   * one-output-per-invocation kernels; a baseline and test oracle). CPU ignores it.
+   */
+  algo?: "im2col" | "naive";
+}
+
+/** Tunables of the GPU path. */
+export const convConfig: { colsBytes: number } = {
+  /** Largest im2col buffer in bytes; the batch is processed in chunks that fit. */
+  colsBytes: 256 * 1024 * 1024,
+};
+
+/** Fully resolved convolution geometry (always in conv4's terms: x → y). */
+interface ConvGeom {
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  O: number;
+  G: number;
+  kH: number;
+  kW: number;
+  Ho: number;
+  Wo: number;
+  pH: number;
+  pW: number;
+  sH: number;
+  sW: number;
+  dH: number;
+  dW: number;
+  flip: boolean;
+  alpha: number;
+  algo: "im2col" | "naive";
+}
+
+function pair(op: string, name: string, v: Pair | undefined, def: number, min: number) {
+  const raw = v ?? def;
+  const p = typeof raw === "number" ? [raw, raw] : raw;
+  if (
+    !Array.isArray(p) || p.length !== 2 ||
+    !p.every((e) => typeof e === "number" && Number.isInteger(e) && e >= min)
+  ) {
+    throw new Error(
+      `${op}: ${name} must be an integer ≥ ${min} or a pair [h, w] of them, got ${
+        JSON.stringify(v)
+      }`,
+    );
+  }
+  return p as [number, number];
+}
+
+interface Resolved {
+  pad: [number, number];
+  stride: [number, number];
+  dil: [number, number];
+  flip: boolean;
+  alpha: number;
+  G: number;
+  algo: "im2col" | "naive";
+}
+
+function resolve(op: string, o: ConvOptions): Resolved {
+  if (o === null || typeof o !== "object") throw new Error(`${op}: options must be an object`);
+  const known = new Set(["padding", "stride", "dilation", "mode", "alpha", "group", "algo"]);
+  for (const k of Object.keys(o)) {
+    if (!known.has(k)) throw new Error(`${op}: unknown option '${k}'`);
+  }
+  const mode = o.mode ?? 0;
+  if (mode !== 0 && mode !== 1) {
+    throw new Error(`${op}: mode must be 0 (convolution) or 1 (cross-correlation), got ${mode}`);
+  }
+  const alpha = o.alpha ?? 1;
+  if (typeof alpha !== "number" || !Number.isFinite(alpha)) {
+    throw new Error(`${op}: alpha must be a finite number, got ${alpha}`);
+  }
+  const G = o.group ?? 1;
+  if (!Number.isInteger(G) || G < 1) {
+    throw new Error(`${op}: group must be a positive integer, got ${G}`);
+  }
+  const algo = o.algo ?? "im2col";
+  if (algo !== "im2col" && algo !== "naive") {
+    throw new Error(`${op}: algo must be "im2col" or "naive", got ${algo}`);
+  }
+  return {
+    pad: pair(op, "padding", o.padding, 0, 0),
+    stride: pair(op, "stride", o.stride, 1, 1),
+    dil: pair(op, "dilation", o.dilation, 1, 1),
+    flip: mode === 0,
+    alpha,
+    G,
+    algo,
+  };
+}
+
+function check4d(op: string, t: Tensor, what: string, layout: string): void {
+  if (t.rank !== 4) {
+    throw new Error(`${op}: ${what} must be 4-D ${layout}, got ${describe(t)}`);
+  }
+}
+
+function makeGeom(
+  r: Resolved,
+  x: readonly number[],
+  w: readonly number[],
+  O: number,
+): ConvGeom {
+  const [N, C, H, W] = x;
+  const [, , kH, kW] = w;
+  const win = (k: number, d: number) => (k - 1) * d + 1;
+  const Ho = 1 + Math.floor((H + 2 * r.pad[0] - win(kH, r.dil[0])) / r.stride[0]);
+  const Wo = 1 + Math.floor((W + 2 * r.pad[1] - win(kW, r.dil[1])) / r.stride[1]);
+  return {
+    N,
+    C,
+    H,
+    W,
+    O,
+    G: r.G,
+    kH,
+    kW,
+    Ho,
+    Wo,
+    pH: r.pad[0],
+    pW: r.pad[1],
+    sH: r.stride[0],
+    sW: r.stride[1],
+    dH: r.dil[0],
+    dW: r.dil[1],
+    flip: r.flip,
+    alpha: r.alpha,
+    algo: r.algo,
+  };
+}
+
+// ---------------------------------------------------------------- CPU twins (f64 accumulation)
+
+/** Visits every (n, o, oh, ow, c-in-group, kh, kw) term with its x and w indices. */
+function forEachTerm(
+  g: ConvGeom,
+  visit: (yi: number, wi: number, xi: number) => void,
+): void {
+  const { N, C, H, W, O, G, kH, kW, Ho, Wo } = g;
+  const Cg = C / G;
+  const Og = O / G;
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      const c0 = Math.floor(o / Og) * Cg;
+      for (let oh = 0; oh < Ho; oh++) {
+        for (let ow = 0; ow < Wo; ow++) {
+          const yi = ((n * O + o) * Ho + oh) * Wo + ow;
+          for (let c = 0; c < Cg; c++) {
+            for (let kh = 0; kh < kH; kh++) {
+              const ih = oh * g.sH - g.pH + (g.flip ? kH - 1 - kh : kh) * g.dH;
+              if (ih < 0 || ih >= H) continue;
+              for (let kw = 0; kw < kW; kw++) {
+                const iw = ow * g.sW - g.pW + (g.flip ? kW - 1 - kw : kw) * g.dW;
+                if (iw < 0 || iw >= W) continue;
+                visit(
+                  yi,
+                  ((o * Cg + c) * kH + kh) * kW + kw,
+                  ((n * C + c0 + c) * H + ih) * W + iw,
+                );
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+function finish(shape: number[], dtype: Tensor["dtype"], acc: Float64Array, alpha: number) {
+  const out = hostArray(dtype, acc.length);
+  for (let i = 0; i < acc.length; i++) out[i] = alpha * acc[i];
+  return new Tensor(shape, dtype, out);
+}
+
+function yShape(g: ConvGeom) {
+  return [g.N, g.O, g.Ho, g.Wo];
+}
+function xShape(g: ConvGeom) {
+  return [g.N, g.C, g.H, g.W];
+}
+function wShape(g: ConvGeom) {
+  return [g.O, g.C / g.G, g.kH, g.kW];
+}
+
+function fwdCpu([w, x]: readonly Tensor[], g: ConvGeom): Tensor {
+  const Wv = w.host("conv4");
+  const X = x.host("conv4");
+  const acc = new Float64Array(g.N * g.O * g.Ho * g.Wo);
+  forEachTerm(g, (yi, wi, xi) => (acc[yi] += Wv[wi] * X[xi]));
+  return finish(yShape(g), x.dtype, acc, g.alpha);
+}
+
+function dxCpu([w, dy]: readonly Tensor[], g: ConvGeom): Tensor {
+  const Wv = w.host("deconv4");
+  const D = dy.host("deconv4");
+  const acc = new Float64Array(g.N * g.C * g.H * g.W);
+  forEachTerm(g, (yi, wi, xi) => (acc[xi] += Wv[wi] * D[yi]));
+  return finish(xShape(g), dy.dtype, acc, g.alpha);
+}
+
+function dwCpu([x, dy]: readonly Tensor[], g: ConvGeom): Tensor {
+  const X = x.host("conv4_w");
+  const D = dy.host("conv4_w");
+  const acc = new Float64Array(g.O * (g.C / g.G) * g.kH * g.kW);
+  forEachTerm(g, (yi, wi, xi) => (acc[wi] += X[xi] * D[yi]));
+  return finish(wShape(g), x.dtype, acc, g.alpha);
+}
+
+// ---------------------------------------------------------------- GPU
+
+function naiveGpu(entry: "main" | "dx" | "dw", a: Tensor, b: Tensor, g: ConvGeom): Tensor {
+  const shape = entry === "main" ? yShape(g) : entry === "dx" ? xShape(g) : wShape(g);
+  const out = emptyGpu(shape);
+  if (out.size === 0) return out;
+  const rt = gpuRuntime();
+  const op = entry === "main" ? "conv4" : entry === "dx" ? "deconv4" : "conv4_w";
+  rt.dispatch({
+    kernel: "conv_naive",
+    entryPoint: entry,
+    constants: { FLIP: g.flip },
+    uniforms: new UniformWriter()
+      .u32(g.N).u32(g.C).u32(g.H).u32(g.W)
+      .u32(g.O).u32(g.G).u32(g.kH).u32(g.kW)
+      .u32(g.Ho).u32(g.Wo).i32(g.pH).i32(g.pW)
+      .i32(g.sH).i32(g.sW).i32(g.dH).i32(g.dW)
+      .f32(g.alpha).u32(out.size).u32(0).u32(0)
+      .build(),
+    buffers: [
+      a.size > 0 ? a.buffer(op) : rt.dummy,
+      b.size > 0 ? b.buffer(op) : rt.dummy,
+      out.buffer(op),
+    ],
+    workgroups: grid2d(Math.ceil(out.size / 256)),
+  });
+  return out;
+}
+
+/** Dispatches im2col ("main") or col2im for batch entries n0..n0+nc−1 of group gi. */
+function im2colDispatch(
+  entry: "main" | "col2im",
+  src: GPUBuffer,
+  dst: GPUBuffer,
+  g: ConvGeom,
+  n0: number,
+  nc: number,
+  gi: number,
+  colStrideN: number,
+  colStrideK: number,
+): void {
+  const Cg = g.C / g.G;
+  const total = entry === "main" ? nc * Cg * g.kH * g.kW * g.Ho * g.Wo : nc * Cg * g.H * g.W;
+  gpuRuntime().dispatch({
+    kernel: "im2col",
+    entryPoint: entry,
+    constants: { FLIP: g.flip },
+    uniforms: new UniformWriter()
+      .u32(g.C).u32(g.H).u32(g.W).u32(Cg)
+      .u32(g.kH).u32(g.kW).u32(g.Ho).u32(g.Wo)
+      .i32(g.pH).i32(g.pW).i32(g.sH).i32(g.sW)
+      .i32(g.dH).i32(g.dW).u32(n0).u32(gi * Cg)
+      .u32(colStrideN).u32(colStrideK).u32(total).u32(0)
+      .build(),
+    buffers: [src, dst],
+    workgroups: grid2d(Math.ceil(total / 256)),
+  });
+}
+
+/** Batch entries per chunk so that one columns buffer stays within the budget. */
+function chunkOf(g: ConvGeom): number {
+  const K = (g.C / g.G) * g.kH * g.kW;
+  const per = K * g.Ho * g.Wo * 4;
+  const rt = gpuRuntime();
+  const budget = Math.min(convConfig.colsBytes, rt.info.limits.maxStorageBufferBindingSize);
+  return Math.max(1, Math.min(g.N, Math.floor(budget / Math.max(per, 1))));
+}
+
+/** Group gi's filter rows as a [Og, K] tensor (a view when there is one group). */
+function filterRows(w: Tensor, g: ConvGeom, gi: number): Tensor {
+  const Og = g.O / g.G;
+  const K = (g.C / g.G) * g.kH * g.kW;
+  if (g.G === 1) return w.reshape(g.O, K);
+  const out = emptyGpu([Og, K]);
+  gpuRuntime().copy(w.buffer("conv4"), gi * Og * K * 4, out.buffer("conv4"), 0, Og * K * 4);
+  return out;
+}
+
+/** Copies dy[n0:n0+nc, group gi's channels] into a new [nc, Og, P] tensor, or
+ *  permuted to [Og, nc·P] when `oMajor`. */
+function dySlice(dy: Tensor, g: ConvGeom, n0: number, nc: number, gi: number, oMajor: boolean) {
+  const Og = g.O / g.G;
+  const P = g.Ho * g.Wo;
+  const out = emptyGpu(oMajor ? [Og, nc * P] : [nc, Og, P]);
+  stridedCopyGpu(
+    "conv4",
+    dy,
+    (n0 * g.O + gi * Og) * P,
+    oMajor ? [P, g.O * P, 1] : [g.O * P, P, 1],
+    out,
+    0,
+    oMajor ? [nc * P, P, 1] : [Og * P, P, 1],
+    oMajor ? [Og, nc, P] : [nc, Og, P],
+  );
+  return out;
+}
+
+function fwdGpu([w, x]: readonly Tensor[], g: ConvGeom): Tensor {
+  if (g.algo === "naive") return naiveGpu("main", w, x, g);
+  const y = emptyGpu(yShape(g));
+  if (y.size === 0) return y;
+  const rt = gpuRuntime();
+  const Og = g.O / g.G;
+  const K = (g.C / g.G) * g.kH * g.kW;
+  const P = g.Ho * g.Wo;
+  const chunk = chunkOf(g);
+  const rows = Array.from({ length: g.G }, (_, gi) => filterRows(w, g, gi));
+  try {
+    for (let n0 = 0; n0 < g.N; n0 += chunk) {
+      const nc = Math.min(chunk, g.N - n0);
+      for (let gi = 0; gi < g.G; gi++) {
+        const cols = emptyGpu([nc, K, P]);
+        im2colDispatch("main", x.buffer("conv4"), cols.buffer("conv4"), g, n0, nc, gi, K * P, P);
+        const yg = gemm(rows[gi], cols, { alpha: g.alpha });
+        cols.dispose();
+        if (g.G === 1) {
+          rt.copy(yg.buffer("conv4"), 0, y.buffer("conv4"), n0 * g.O * P * 4, nc * g.O * P * 4);
+        } else {
+          const dst = [g.O * P, P, 1];
+          stridedCopyGpu("conv4", yg, 0, [Og * P, P, 1], y, (n0 * g.O + gi * Og) * P, dst, [
+            nc,
+            Og,
+            P,
+          ]);
+        }
+        yg.dispose();
+      }
+    }
+  } finally {
+    for (const r of rows) r.dispose();
+  }
+  return y;
+}
+
+function dxGpu([w, dy]: readonly Tensor[], g: ConvGeom): Tensor {
+  if (g.algo === "naive") return naiveGpu("dx", w, dy, g);
+  const dx = emptyGpu(xShape(g));
+  if (dx.size === 0) return dx;
+  const K = (g.C / g.G) * g.kH * g.kW;
+  const P = g.Ho * g.Wo;
+  const chunk = chunkOf(g);
+  const rows = Array.from({ length: g.G }, (_, gi) => filterRows(w, g, gi));
+  try {
+    for (let n0 = 0; n0 < g.N; n0 += chunk) {
+      const nc = Math.min(chunk, g.N - n0);
+      for (let gi = 0; gi < g.G; gi++) {
+        const dyg = g.G === 1 && nc === g.N
+          ? dy.reshape(g.N, g.O, P)
+          : dySlice(dy, g, n0, nc, gi, false);
+        const dcols = gemm(rows[gi], dyg, { transA: true, alpha: g.alpha });
+        dyg.dispose();
+        im2colDispatch(
+          "col2im",
+          dcols.buffer("deconv4"),
+          dx.buffer("deconv4"),
+          g,
+          n0,
+          nc,
+          gi,
+          K * P,
+          P,
+        );
+        dcols.dispose();
+      }
+    }
+  } finally {
+    for (const r of rows) r.dispose();
+  }
+  return dx;
+}
+
+function dwGpu([x, dy]: readonly Tensor[], g: ConvGeom): Tensor {
+  if (g.algo === "naive") return naiveGpu("dw", x, dy, g);
+  const dw = emptyGpu(wShape(g));
+  if (dw.size === 0) return dw;
+  const rt = gpuRuntime();
+  const Og = g.O / g.G;
+  const K = (g.C / g.G) * g.kH * g.kW;
+  const P = g.Ho * g.Wo;
+  const chunk = chunkOf(g);
+  const acc: (Tensor | null)[] = Array(g.G).fill(null);
+  try {
+    for (let n0 = 0; n0 < g.N; n0 += chunk) {
+      const nc = Math.min(chunk, g.N - n0);
+      for (let gi = 0; gi < g.G; gi++) {
+        // Columns K-major [K, nc·P] and dy as [Og, nc·P]: dw_g = dy·colsᵀ is one GEMM.
+        const cols = emptyGpu([K, nc * P]);
+        im2colDispatch(
+          "main",
+          x.buffer("conv4_w"),
+          cols.buffer("conv4_w"),
+          g,
+          n0,
+          nc,
+          gi,
+          P,
+          nc * P,
+        );
+        const dyp = dySlice(dy, g, n0, nc, gi, true);
+        const prev = acc[gi];
+        acc[gi] = gemm(dyp, cols, {
+          transB: true,
+          alpha: g.alpha,
+          ...(prev ? { beta: 1, c: prev } : {}),
+        });
+        prev?.dispose();
+        cols.dispose();
+        dyp.dispose();
+      }
+    }
+    for (let gi = 0; gi < g.G; gi++) {
+      const a = acc[gi];
+      if (a) rt.copy(a.buffer("conv4_w"), 0, dw.buffer("conv4_w"), gi * Og * K * 4, Og * K * 4);
+    }
+  } finally {
+    for (const a of acc) a?.dispose();
+  }
+  if (g.N === 0) fill(dw, 0); // an empty batch: the gradient is zero
+  return dw;
+}
+
+// ---------------------------------------------------------------- ops
+
+const conv4wOp = defineOp<ConvGeom>({ name: "conv4_w", cpu: dwCpu, gpu: dwGpu });
+
+const deconv4Op = defineOp<ConvGeom>({
+  name: "deconv4",
+  cpu: dxCpu,
+  gpu: dxGpu,
+  // inputs [w, x] with x in conv4's output shape; the result has conv4's input shape.
+  backward: (dy, [w, x], _y, g, needs) => [
+    needs[0] ? runOp(conv4wOp, [dy, x], g) : null,
+    needs[1] ? runOp(conv4Op, [w, dy], g) : null,
+  ],
+});
+
+const conv4Op: ReturnType<typeof defineOp<ConvGeom>> = defineOp<ConvGeom>({
+  name: "conv4",
+  cpu: fwdCpu,
+  gpu: fwdGpu,
+  backward: (dy, [w, x], _y, g, needs) => [
+    needs[0] ? runOp(conv4wOp, [x, dy], g) : null,
+    needs[1] ? runOp(deconv4Op, [w, dy], g) : null,
+  ],
+});
+
+function checkFilter(op: string, w: Tensor): void {
+  check4d(op, w, "the filter w", "[O, C/group, kH, kW]");
+  if (w.shape.some((d) => d === 0)) {
+    throw new Error(`${op}: the filter w must not have an empty dimension, got ${describe(w)}`);
+  }
+}
+
+/**
+ * Knet's `conv4(w, x; padding, stride, dilation, mode, alpha, group)`: the 2-D
+ * convolution of x [N,C,H,W] with the filters w [O, C/group, kH, kW], giving
+ * y [N,O,Ho,Wo] with Ho = 1 + ⌊(H + 2P − ((kH−1)·D + 1)) / S⌋ (likewise Wo). Mode 0
+ * flips the filter (true convolution, Knet's default), mode 1 does not
+ * (cross-correlation). For a 1-D convolution use H = kH = 1. Differentiable in w and x.
+ */
+export function conv4(w: Tensor, x: Tensor, opts: ConvOptions = {}): Tensor {
+  checkInputs("conv4", [w, x]);
+  const r = resolve("conv4", opts);
+  checkFilter("conv4", w);
+  check4d("conv4", x, "x", "[N, C, H, W]");
+  const [O, Cg] = w.shape;
+  const C = x.shape[1];
+  if (O % r.G !== 0) {
+    throw new Error(
+      `conv4: group ${r.G} does not divide the ${O} output channels of w ${describe(w)}`,
+    );
+  }
+  if (C % r.G !== 0) {
+    throw new Error(`conv4: group ${r.G} does not divide the ${C} channels of x ${describe(x)}`);
+  }
+  if (Cg * r.G !== C) {
+    throw new Error(
+      `conv4: channel mismatch: x ${describe(x)} has ${C} channels but w ${
+        describe(w)
+      } expects ${Cg}·group = ${Cg * r.G}`,
+    );
+  }
+  const g = makeGeom(r, x.shape, w.shape, O);
+  if (g.Ho < 1 || g.Wo < 1) {
+    throw new Error(
+      `conv4: the filter window ${(g.kH - 1) * g.dH + 1}×${(g.kW - 1) * g.dW + 1} (w ${
+        describe(w)
+      }, dilation [${g.dH},${g.dW}]) is larger than the padded input ${g.H + 2 * g.pH}×${
+        g.W + 2 * g.pW
+      } (x ${describe(x)}, padding [${g.pH},${g.pW}])`,
+    );
+  }
+  return runOp(conv4Op, [w, x], g);
+}
+
+/**
+ * Knet's `deconv4(w, x; ...)`: the transposed convolution, i.e. conv4's input gradient.
+ * x [N,I,H,W] and w [I, O/group, kH, kW] (Knet's (kW,kH,O,I)) give y [N,O,Yh,Yw] with
+ * Y = S·(X − 1) + (k − 1)·D + 1 − 2P; conv4(w, y) with the same options has x's shape.
+ * Differentiable in w and x.
+ */
+export function deconv4(w: Tensor, x: Tensor, opts: ConvOptions = {}): Tensor {
+  checkInputs("deconv4", [w, x]);
+  const r = resolve("deconv4", opts);
+  checkFilter("deconv4", w);
+  check4d("deconv4", x, "x", "[N, I, H, W]");
+  const [I, Og, kH, kW] = w.shape;
+  const [N, Cx, Hx, Wx] = x.shape;
+  if (Cx !== I) {
+    throw new Error(
+      `deconv4: channel mismatch: x ${describe(x)} has ${Cx} channels but w ${
+        describe(w)
+      } has ${I} input channels (its first dim)`,
+    );
+  }
+  if (I % r.G !== 0) {
+    throw new Error(`deconv4: group ${r.G} does not divide the ${I} channels of x ${describe(x)}`);
+  }
+  const Yh = r.stride[0] * (Hx - 1) + (kH - 1) * r.dil[0] + 1 - 2 * r.pad[0];
+  const Yw = r.stride[1] * (Wx - 1) + (kW - 1) * r.dil[1] + 1 - 2 * r.pad[1];
+  if (Yh < 1 || Yw < 1) {
+    throw new Error(
+      `deconv4: the padding [${r.pad}] is too large: the output of x ${describe(x)} with w ${
+        describe(w)
+      } would be ${Yh}×${Yw}`,
+    );
+  }
+  const g = makeGeom(r, [N, Og * r.G, Yh, Yw], w.shape, I);
+  return runOp(deconv4Op, [w, x], g);
+}
