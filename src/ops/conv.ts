@@ -350,6 +350,18 @@ function chunkOf(g: ConvGeom): number {
   return Math.max(1, Math.min(g.N, Math.floor(budget / Math.max(per, 1))));
 }
 
+/**
+ * Calls `step(n0, nc, gi)` for every batch chunk (entries n0 … n0+nc−1, sized by
+ * {@link chunkOf}) and every group gi: the loop shared by the im2col paths.
+ */
+function forChunks(g: ConvGeom, step: (n0: number, nc: number, gi: number) => void): void {
+  const chunk = chunkOf(g);
+  for (let n0 = 0; n0 < g.N; n0 += chunk) {
+    const nc = Math.min(chunk, g.N - n0);
+    for (let gi = 0; gi < g.G; gi++) step(n0, nc, gi);
+  }
+}
+
 /** Group gi's filter rows as a [Og, K] tensor (a view when there is one group). */
 function filterRows(w: Tensor, g: ConvGeom, gi: number): Tensor {
   const Og = g.O / g.G;
@@ -387,29 +399,25 @@ function fwdGpu([w, x]: readonly Tensor[], g: ConvGeom): Tensor {
   const Og = g.O / g.G;
   const K = (g.C / g.G) * g.kH * g.kW;
   const P = g.Ho * g.Wo;
-  const chunk = chunkOf(g);
   const rows = Array.from({ length: g.G }, (_, gi) => filterRows(w, g, gi));
   try {
-    for (let n0 = 0; n0 < g.N; n0 += chunk) {
-      const nc = Math.min(chunk, g.N - n0);
-      for (let gi = 0; gi < g.G; gi++) {
-        const cols = emptyGpu([nc, K, P]);
-        im2colDispatch("main", x.buffer("conv4"), cols.buffer("conv4"), g, n0, nc, gi, K * P, P);
-        const yg = gemm(rows[gi], cols, { alpha: g.alpha });
-        cols.dispose();
-        if (g.G === 1) {
-          rt.copy(yg.buffer("conv4"), 0, y.buffer("conv4"), n0 * g.O * P * 4, nc * g.O * P * 4);
-        } else {
-          const dst = [g.O * P, P, 1];
-          stridedCopyGpu("conv4", yg, 0, [Og * P, P, 1], y, (n0 * g.O + gi * Og) * P, dst, [
-            nc,
-            Og,
-            P,
-          ]);
-        }
-        yg.dispose();
+    forChunks(g, (n0, nc, gi) => {
+      const cols = emptyGpu([nc, K, P]);
+      im2colDispatch("main", x.buffer("conv4"), cols.buffer("conv4"), g, n0, nc, gi, K * P, P);
+      const yg = gemm(rows[gi], cols, { alpha: g.alpha });
+      cols.dispose();
+      if (g.G === 1) {
+        rt.copy(yg.buffer("conv4"), 0, y.buffer("conv4"), n0 * g.O * P * 4, nc * g.O * P * 4);
+      } else {
+        const dst = [g.O * P, P, 1];
+        stridedCopyGpu("conv4", yg, 0, [Og * P, P, 1], y, (n0 * g.O + gi * Og) * P, dst, [
+          nc,
+          Og,
+          P,
+        ]);
       }
-    }
+      yg.dispose();
+    });
   } finally {
     for (const r of rows) r.dispose();
   }
@@ -422,31 +430,27 @@ function dxGpu([w, dy]: readonly Tensor[], g: ConvGeom): Tensor {
   if (dx.size === 0) return dx;
   const K = (g.C / g.G) * g.kH * g.kW;
   const P = g.Ho * g.Wo;
-  const chunk = chunkOf(g);
   const rows = Array.from({ length: g.G }, (_, gi) => filterRows(w, g, gi));
   try {
-    for (let n0 = 0; n0 < g.N; n0 += chunk) {
-      const nc = Math.min(chunk, g.N - n0);
-      for (let gi = 0; gi < g.G; gi++) {
-        const dyg = g.G === 1 && nc === g.N
-          ? dy.reshape(g.N, g.O, P)
-          : dySlice(dy, g, n0, nc, gi, false);
-        const dcols = gemm(rows[gi], dyg, { transA: true, alpha: g.alpha });
-        dyg.dispose();
-        im2colDispatch(
-          "col2im",
-          dcols.buffer("deconv4"),
-          dx.buffer("deconv4"),
-          g,
-          n0,
-          nc,
-          gi,
-          K * P,
-          P,
-        );
-        dcols.dispose();
-      }
-    }
+    forChunks(g, (n0, nc, gi) => {
+      const dyg = g.G === 1 && nc === g.N
+        ? dy.reshape(g.N, g.O, P)
+        : dySlice(dy, g, n0, nc, gi, false);
+      const dcols = gemm(rows[gi], dyg, { transA: true, alpha: g.alpha });
+      dyg.dispose();
+      im2colDispatch(
+        "col2im",
+        dcols.buffer("deconv4"),
+        dx.buffer("deconv4"),
+        g,
+        n0,
+        nc,
+        gi,
+        K * P,
+        P,
+      );
+      dcols.dispose();
+    });
   } finally {
     for (const r of rows) r.dispose();
   }
@@ -461,37 +465,33 @@ function dwGpu([x, dy]: readonly Tensor[], g: ConvGeom): Tensor {
   const Og = g.O / g.G;
   const K = (g.C / g.G) * g.kH * g.kW;
   const P = g.Ho * g.Wo;
-  const chunk = chunkOf(g);
   const acc: (Tensor | null)[] = Array(g.G).fill(null);
   try {
-    for (let n0 = 0; n0 < g.N; n0 += chunk) {
-      const nc = Math.min(chunk, g.N - n0);
-      for (let gi = 0; gi < g.G; gi++) {
-        // Columns K-major [K, nc·P] and dy as [Og, nc·P]: dw_g = dy·colsᵀ is one GEMM.
-        const cols = emptyGpu([K, nc * P]);
-        im2colDispatch(
-          "main",
-          x.buffer("conv4_w"),
-          cols.buffer("conv4_w"),
-          g,
-          n0,
-          nc,
-          gi,
-          P,
-          nc * P,
-        );
-        const dyp = dySlice(dy, g, n0, nc, gi, true);
-        const prev = acc[gi];
-        acc[gi] = gemm(dyp, cols, {
-          transB: true,
-          alpha: g.alpha,
-          ...(prev ? { beta: 1, c: prev } : {}),
-        });
-        prev?.dispose();
-        cols.dispose();
-        dyp.dispose();
-      }
-    }
+    forChunks(g, (n0, nc, gi) => {
+      // Columns K-major [K, nc·P] and dy as [Og, nc·P]: dw_g = dy·colsᵀ is one GEMM.
+      const cols = emptyGpu([K, nc * P]);
+      im2colDispatch(
+        "main",
+        x.buffer("conv4_w"),
+        cols.buffer("conv4_w"),
+        g,
+        n0,
+        nc,
+        gi,
+        P,
+        nc * P,
+      );
+      const dyp = dySlice(dy, g, n0, nc, gi, true);
+      const prev = acc[gi];
+      acc[gi] = gemm(dyp, cols, {
+        transB: true,
+        alpha: g.alpha,
+        ...(prev ? { beta: 1, c: prev } : {}),
+      });
+      prev?.dispose();
+      cols.dispose();
+      dyp.dispose();
+    });
     for (let gi = 0; gi < g.G; gi++) {
       const a = acc[gi];
       if (a) rt.copy(a.buffer("conv4_w"), 0, dw.buffer("conv4_w"), gi * Og * K * 4, Og * K * 4);
