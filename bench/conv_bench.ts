@@ -18,6 +18,7 @@
 
 import * as dn from "../mod.ts";
 import { conv4, type ConvOptions } from "../src/ops/conv.ts";
+import { ThroughputTable } from "./throughput.ts";
 
 /** One benchmarked layer. */
 export interface ConvLayer {
@@ -106,38 +107,17 @@ if (import.meta.main) {
   }
 } else {
   const rt = dn.gpuRuntime();
-  const stats = new Map<string, { flops: number; ms: number }>();
+  const table = new ThroughputTable(`conv4 forward+backward throughput on ${rt.info.description}`);
   for (const l of LAYERS) {
     const w = new dn.Param(dn.randn(l.w, { device: "gpu" }));
     const x = new dn.Param(dn.randn(l.x, { device: "gpu" }));
-    const flops = convFlops(l);
     for (const algo of ["naive", "im2col"] as const) {
-      const key = `${l.name} / ${algo === "naive" ? "naive direct kernel" : "denet im2col+gemm"}`;
-      Deno.bench({
-        name: algo === "naive" ? "naive direct kernel" : "denet im2col+gemm",
-        group: l.name,
-        baseline: algo === "naive",
-        n: 2,
-        warmup: 1,
-        async fn(b) {
-          b.start();
-          const t0 = performance.now();
-          convStep(w, x, { ...l.opts, algo });
-          await rt.sync();
-          const ms = performance.now() - t0;
-          b.end();
-          const r = stats.get(key) ?? { flops: 0, ms: 0 };
-          r.flops += flops;
-          r.ms += ms;
-          stats.set(key, r);
-        },
-      });
+      table.bench(
+        l.name,
+        algo === "naive" ? "naive direct kernel" : "denet im2col+gemm",
+        { baseline: algo === "naive", reps: 1, n: 2, work: convFlops(l), unit: "GFLOP/s" },
+        () => convStep(w, x, { ...l.opts, algo }),
+      );
     }
   }
-  globalThis.addEventListener("unload", () => {
-    console.log(`\nconv4 forward+backward throughput on ${rt.info.description}:`);
-    for (const [key, r] of stats) {
-      console.log(`  ${key.padEnd(72)} ${(r.flops / (r.ms * 1e6)).toFixed(2).padStart(8)} GFLOP/s`);
-    }
-  });
 }

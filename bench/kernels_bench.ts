@@ -10,42 +10,15 @@
 
 import * as dn from "../mod.ts";
 import { baselineBinary, baselineRowSum, baselineUnary } from "./baselines.ts";
+import { ThroughputTable } from "./throughput.ts";
 import { tfjsWebgpuAvailable, tfjsWebgpuMatmul } from "./peers/tfjs_webgpu.ts";
 
 await dn.init({ device: "gpu" });
 const rt = dn.gpuRuntime();
 const haveTf = await tfjsWebgpuAvailable();
 
-/** Work units (flops or bytes) per launch and the measured launches/ms of each bench. */
-const throughput = new Map<string, { unit: string; work: number; launches: number; ms: number }>();
-
-function bench(
-  group: string,
-  name: string,
-  opts: { baseline?: boolean; reps: number; n?: number; work: number; unit: "GFLOP/s" | "GB/s" },
-  launch: () => dn.Tensor,
-): void {
-  const key = `${group} / ${name}`;
-  Deno.bench({
-    name,
-    group,
-    baseline: opts.baseline,
-    n: opts.n ?? 10,
-    warmup: 1,
-    async fn(b) {
-      b.start();
-      const t0 = performance.now();
-      for (let i = 0; i < opts.reps; i++) launch().dispose();
-      await rt.sync();
-      const ms = performance.now() - t0;
-      b.end();
-      const rec = throughput.get(key) ?? { unit: opts.unit, work: opts.work, launches: 0, ms: 0 };
-      rec.launches += opts.reps;
-      rec.ms += ms;
-      throughput.set(key, rec);
-    },
-  });
-}
+const table = new ThroughputTable(`throughput on ${rt.info.description}`);
+const bench = table.bench.bind(table);
 
 for (const n of [256, 512, 1024, 2048]) {
   const a = dn.randn([n, n], { device: "gpu" });
@@ -76,11 +49,7 @@ for (const n of [256, 512, 1024, 2048]) {
         bb.start();
         const r = await tfjsWebgpuMatmul(n, reps);
         bb.end();
-        const key = `${group} / tfjs-webgpu matMul`;
-        const rec = throughput.get(key) ?? { unit: "GFLOP/s", work: flops, launches: 0, ms: 0 };
-        rec.launches += reps;
-        rec.ms += r.msPerIter * reps;
-        throughput.set(key, rec);
+        table.record(`${group} / tfjs-webgpu matMul`, "GFLOP/s", flops, reps, r.msPerIter * reps);
       },
     });
   }
@@ -138,12 +107,3 @@ bench(
   { reps: 4, work: 4 * N, unit: "GB/s" },
   () => dn.sum(rows, 1),
 );
-
-globalThis.addEventListener("unload", () => {
-  if (throughput.size === 0) return;
-  console.log(`\nthroughput on ${rt.info.description} (from the timed iterations):`);
-  for (const [key, r] of throughput) {
-    const perMs = (r.work * r.launches) / r.ms;
-    console.log(`  ${key.padEnd(60)} ${(perMs / 1e6).toFixed(2).padStart(8)} ${r.unit}`);
-  }
-});

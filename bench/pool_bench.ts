@@ -14,40 +14,19 @@ import * as dn from "../mod.ts";
 import { getOp, runOp } from "../src/ops/registry.ts";
 import { clone } from "../src/ops/shape.ts";
 import { pool, type PoolGeometry } from "../src/ops/pool.ts";
+import { ThroughputTable } from "./throughput.ts";
 
 await dn.init({ device: "gpu" });
 const rt = dn.gpuRuntime();
 
-/** Bytes per launch and the measured launches/ms of each bench. */
-const throughput = new Map<string, { bytes: number; launches: number; ms: number }>();
-
-function bench(
+const table = new ThroughputTable(`pooling throughput on ${rt.info.description}`);
+/** Pooling benches count bytes read and written. */
+const bench = (
   group: string,
   name: string,
   opts: { baseline?: boolean; reps: number; bytes: number; gpu?: boolean },
   launch: () => dn.Tensor,
-): void {
-  const key = `${group} / ${name}`;
-  Deno.bench({
-    name,
-    group,
-    baseline: opts.baseline,
-    n: 10,
-    warmup: 1,
-    async fn(b) {
-      b.start();
-      const t0 = performance.now();
-      for (let i = 0; i < opts.reps; i++) launch().dispose();
-      if (opts.gpu !== false) await rt.sync();
-      const ms = performance.now() - t0;
-      b.end();
-      const rec = throughput.get(key) ?? { bytes: opts.bytes, launches: 0, ms: 0 };
-      rec.launches += opts.reps;
-      rec.ms += ms;
-      throughput.set(key, rec);
-    },
-  });
-}
+) => table.bench(group, name, { ...opts, work: opts.bytes, unit: "GB/s" }, launch);
 
 const poolGrad = getOp("pool_grad");
 
@@ -111,12 +90,3 @@ for (const [label, shape] of [["LeNet", [100, 20, 24, 24]], ["VGG", [16, 64, 32,
     );
   }
 }
-
-globalThis.addEventListener("unload", () => {
-  if (throughput.size === 0) return;
-  console.log(`\npooling throughput on ${rt.info.description} (from the timed iterations):`);
-  for (const [key, r] of throughput) {
-    const perMs = (r.bytes * r.launches) / r.ms;
-    console.log(`  ${key.padEnd(72)} ${(perMs / 1e6).toFixed(2).padStart(8)} GB/s`);
-  }
-});

@@ -3,6 +3,7 @@
  * availability (GPU tests fail instead of skipping when DENET_REQUIRE_GPU=1).
  */
 
+import assert from "node:assert/strict";
 import { init, setDefaultDevice } from "../mod.ts";
 import { gpuReady } from "../src/gpu/runtime.ts";
 
@@ -85,3 +86,17 @@ export const EDGE_SIZES = [1, 7, 33, 257, 1000, 100_003] as const;
 
 /** Options for GPU tests: WebGPU keeps handles open, so resource sanitizers are off. */
 export const GPU_TEST = { sanitizeOps: false, sanitizeResources: false } as const;
+
+/** Asserts two arrays are identical element by element (Object.is: NaN equals NaN, −0 ≠ 0). */
+export function assertExact(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  what: string,
+): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < actual.length; i++) {
+    if (!Object.is(actual[i], expected[i])) {
+      assert.fail(`${what}: element ${i} is ${actual[i]}, expected ${expected[i]}`);
+    }
+  }
+}

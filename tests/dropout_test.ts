@@ -12,7 +12,7 @@ import { gcheck } from "../src/autograd/gcheck.ts";
 import { Param } from "../src/autograd/param.ts";
 import { isRecording } from "../src/autograd/tape.ts";
 import { dropout, dropoutKeeps, pcgHash } from "../src/ops/dropout.ts";
-import { assertClose, EDGE_SIZES, GPU_TEST, haveGpu } from "./_helpers.ts";
+import { assertClose, assertExact, EDGE_SIZES, GPU_TEST, haveGpu } from "./_helpers.ts";
 
 const gpu = await haveGpu();
 
@@ -43,13 +43,6 @@ function dropoutInDiff(
   w.dispose();
   assert.ok(g && y, "dropout passes a gradient");
   return { y: y as Tensor, g };
-}
-
-function exactlyEqual(a: ArrayLike<number>, b: ArrayLike<number>, what: string): void {
-  assert.equal(a.length, b.length, `${what}: length`);
-  for (let i = 0; i < a.length; i++) {
-    if (!Object.is(a[i], b[i])) assert.fail(`${what}: element ${i} is ${a[i]}, expected ${b[i]}`);
-  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -102,7 +95,7 @@ Deno.test("dropout: the global generator is not drawn from while inactive", () =
     y2 = dropout(w, 0.5, { seed: r.nextU32() });
     return sum(y2);
   }).dispose();
-  exactlyEqual(y1!.dataSync(), y2!.dataSync(), "global seed(42) first draw");
+  assertExact(y1!.dataSync(), y2!.dataSync(), "global seed(42) first draw");
 });
 
 // ---------------------------------------------------------------------------------------
@@ -229,7 +222,7 @@ Deno.test({
     const got = await readAll(gpuOut);
     got.forEach((g, k) => {
       // Same mask and the same f32 product: bitwise equal.
-      exactlyEqual(g, cpuOut[k].dataSync(), `case ${k} (n=${cpuOut[k].size})`);
+      assertExact(g, cpuOut[k].dataSync(), `case ${k} (n=${cpuOut[k].size})`);
     });
     gpuOut.forEach((t) => t.dispose());
   },
@@ -248,12 +241,12 @@ Deno.test({
     const [xg, rg] = [x.gpu(), r.gpu()];
     const g = dropoutInDiff(xg, 0.25, rg, { seed: 2024 });
     const [gy, gg] = await readAll([g.y, g.g]);
-    exactlyEqual(gy, c.y.dataSync(), "forward");
+    assertExact(gy, c.y.dataSync(), "forward");
     assertClose(gg, c.g.dataSync(), { rtol: 1e-6, atol: 0 }, "gradient");
     // Drawn seeds: the same generator state gives the same mask on both devices.
     const c2 = dropoutInDiff(x, 0.6, r, { rng: new Rng(77) });
     const g2 = dropoutInDiff(xg, 0.6, rg, { rng: new Rng(77) });
-    exactlyEqual(await g2.y.data(), c2.y.dataSync(), "forward, seed from rng");
+    assertExact(await g2.y.data(), c2.y.dataSync(), "forward, seed from rng");
     for (const t of [xg, rg, g.y, g.g, g2.y, g2.g]) t.dispose();
   },
 });
@@ -262,8 +255,8 @@ Deno.test("dropout: reproducible with a seed or an rng, a new mask per call othe
   const x = fromArray(new Float32Array(2000).fill(1), { device: "cpu" });
   const run = (opts: { seed?: number; rng?: Rng }) =>
     dropout(x, 0.5, { ...opts, drop: true }).dataSync();
-  exactlyEqual(run({ seed: 5 }), run({ seed: 5 }), "same seed");
-  exactlyEqual(run({ rng: new Rng(9) }), run({ rng: new Rng(9) }), "same rng state");
+  assertExact(run({ seed: 5 }), run({ seed: 5 }), "same seed");
+  assertExact(run({ rng: new Rng(9) }), run({ rng: new Rng(9) }), "same rng state");
   const differ = (a: ArrayLike<number>, b: ArrayLike<number>) =>
     Array.from(a).filter((v, i) => v !== b[i]).length;
   assert.ok(differ(run({ seed: 5 }), run({ seed: 6 })) > 500, "different seeds");
@@ -272,7 +265,7 @@ Deno.test("dropout: reproducible with a seed or an rng, a new mask per call othe
   seed(11);
   const a = run({});
   seed(11);
-  exactlyEqual(run({}), a, "global seed");
+  assertExact(run({}), a, "global seed");
   assert.ok(differ(run({}), a) > 500, "global generator advances");
 });
 

@@ -12,7 +12,7 @@ import { diff } from "../src/autograd/diff.ts";
 import { gcheck } from "../src/autograd/gcheck.ts";
 import { Param } from "../src/autograd/param.ts";
 import { mat, take } from "../src/ops/indexing.ts";
-import { assertClose, F32_TOL, GPU_TEST, haveGpu } from "./_helpers.ts";
+import { assertClose, assertExact, F32_TOL, GPU_TEST, haveGpu } from "./_helpers.ts";
 
 const gpu = await haveGpu();
 
@@ -71,15 +71,6 @@ function takeSources(
     const k = idx[ravel(o.slice(axis, axis + r), idxShape)];
     return ravel([...o.slice(0, axis), k, ...o.slice(axis + r)], xShape);
   });
-}
-
-function assertExact(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string) {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    if (!Object.is(actual[i], expected[i])) {
-      assert.fail(`${what}: element ${i} is ${actual[i]}, expected ${expected[i]}`);
-    }
-  }
 }
 
 interface Case {
