@@ -13,6 +13,7 @@ import dropout from "../../kernels/dropout.wgsl" with { type: "text" };
 import gather from "../../kernels/gather.wgsl" with { type: "text" };
 import gemm from "../../kernels/gemm.wgsl" with { type: "text" };
 import gemmNaive from "../../kernels/gemm_naive.wgsl" with { type: "text" };
+import optim from "../../kernels/optim.wgsl" with { type: "text" };
 import reduce from "../../kernels/reduce.wgsl" with { type: "text" };
 import reduceNaive from "../../kernels/reduce_naive.wgsl" with { type: "text" };
 import softmax from "../../kernels/softmax.wgsl" with { type: "text" };
@@ -31,6 +32,7 @@ const SOURCES: Record<KernelName, string> = {
   gather,
   gemm,
   gemm_naive: gemmNaive,
+  optim,
   reduce,
   reduce_naive: reduceNaive,
   softmax,
@@ -51,6 +53,7 @@ export type KernelName =
   | "gather"
   | "gemm"
   | "gemm_naive"
+  | "optim"
   | "reduce"
   | "reduce_naive"
   | "softmax"
