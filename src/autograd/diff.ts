@@ -237,21 +237,31 @@ export function value(x: Tensor | DiffResult): Tensor {
  * properties (Knet's `params(model)`), in the order first found.
  */
 export function params(x: unknown): Param[] {
-  const found: Param[] = [];
+  return namedParams(x).map(([, p]) => p);
+}
+
+/**
+ * Every distinct Param reachable from `x`, with the path that first reached it: property
+ * names, array indices, Map keys and Set positions joined by dots (`layers.0.w`). The
+ * order is that of {@link params}; checkpoints use these names.
+ */
+export function namedParams(x: unknown): [name: string, param: Param][] {
+  const found: [string, Param][] = [];
   const seen = new Set<unknown>();
-  const walk = (v: unknown, depth: number) => {
+  const walk = (v: unknown, path: string, depth: number) => {
     if (v === null || typeof v !== "object" || seen.has(v) || depth > 64) return;
     seen.add(v);
     if (v instanceof Param) {
-      found.push(v);
+      found.push([path, v]);
       return;
     }
     if (v instanceof Tensor || ArrayBuffer.isView(v)) return;
-    if (Array.isArray(v)) v.forEach((e) => walk(e, depth + 1));
-    else if (v instanceof Map) { for (const e of v.values()) walk(e, depth + 1); }
-    else if (v instanceof Set) { for (const e of v) walk(e, depth + 1); }
-    else for (const e of Object.values(v)) walk(e, depth + 1);
+    const at = (k: string | number) => (path === "" ? String(k) : `${path}.${k}`);
+    if (Array.isArray(v)) v.forEach((e, i) => walk(e, at(i), depth + 1));
+    else if (v instanceof Map) { for (const [k, e] of v) walk(e, at(String(k)), depth + 1); }
+    else if (v instanceof Set) [...v].forEach((e, i) => walk(e, at(i), depth + 1));
+    else for (const [k, e] of Object.entries(v)) walk(e, at(k), depth + 1);
   };
-  walk(x, 0);
+  walk(x, "", 0);
   return found;
 }

@@ -29,6 +29,27 @@ export class Rng {
     this.#spare = null;
   }
 
+  /**
+   * The generator's full state (four 32-bit words and the cached normal variate), so a
+   * run can be checkpointed and resumed with the same random stream.
+   */
+  getState(): number[] {
+    return [...this.#s, this.#spare === null ? NaN : this.#spare];
+  }
+
+  /** Restores a state returned by {@link Rng.getState}. */
+  setState(state: readonly number[]): void {
+    if (
+      state.length !== 5 ||
+      !state.slice(0, 4).every((w) => Number.isInteger(w) && w >= 0 && w < 2 ** 32) ||
+      state.slice(0, 4).every((w) => w === 0)
+    ) {
+      throw new Error(`Rng.setState: expected 4 non-zero 32-bit words and a spare, got [${state}]`);
+    }
+    for (let i = 0; i < 4; i++) this.#s[i] = state[i];
+    this.#spare = Number.isNaN(state[4]) ? null : state[4];
+  }
+
   /** A uniform 32-bit unsigned integer. */
   nextU32(): number {
     const s = this.#s;

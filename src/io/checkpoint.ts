@@ -1,0 +1,523 @@
+/**
+ * Checkpoints: a model's parameters and their optimizer state in one safetensors file
+ * (see ./safetensors.ts), written atomically and loaded with full validation.
+ *
+ * Layout of a denet checkpoint:
+ *
+ * - one tensor per Param, named by {@link namedParams} (`layers.0.w`), in that order;
+ * - when optimizer state is saved, each state tensor of `p.opt` as
+ *   `<param name>/opt/<field>` (e.g. `layers.0.w/opt/fstm`);
+ * - `__metadata__`: `denet.format` = `"denet-checkpoint-1"`, `denet.params` = JSON list of
+ *   the param names in order, `denet.optimizer` = `"1"` or `"0"` (whether optimizer state
+ *   was saved), `denet.opt.<param name>` = JSON `{name, config}` of that param's
+ *   optimizer (non-finite numbers are written as the strings "Infinity", "-Infinity",
+ *   "NaN"), and the user's metadata keys as given (keys starting with `denet.` are
+ *   reserved).
+ *
+ * A plain safetensors file without `denet.format` (e.g. written by another framework)
+ * loads too: every tensor in it is taken as a parameter, and there is no optimizer state.
+ *
+ * dtypes: F32 loads into f32 params (CPU or GPU), F64 into f64 CPU params, and F32 into
+ * f64 CPU params (exact widening: a GPU-trained checkpoint can be loaded into a CPU f64
+ * model, e.g. for gradient checks). F64 into an f32 param is refused (it would round);
+ * convert explicitly instead.
+ *
+ * @module
+ */
+
+import { namedParams } from "../autograd/diff.ts";
+import type { Param } from "../autograd/param.ts";
+import { isRecording } from "../autograd/tape.ts";
+import type { Optimizer, OptimizerConfig } from "../optim/optimizer.ts";
+import { optimizerFromConfig } from "../optim/optimizers.ts";
+import { copyInto } from "../ops/vector.ts";
+import { type HostArray, readAll, Tensor, uploadTensor } from "../tensor/tensor.ts";
+import {
+  checkMetadata,
+  type DecodedTensor,
+  decodeSafetensors,
+  encodeSafetensors,
+  readSafetensorsHeader,
+  type SafetensorsDType,
+  type SafetensorsTensor,
+} from "./safetensors.ts";
+
+/** The value of the `denet.format` metadata key written by this version. */
+export const CHECKPOINT_FORMAT = "denet-checkpoint-1";
+
+/** Separator between a param name and its optimizer state field: `w/opt/fstm`. */
+const OPT_INFIX = "/opt/";
+/** How many names an error message lists per category. */
+const LIST_MAX = 5;
+
+/** Options of {@link saveCheckpoint}. */
+export interface SaveCheckpointOptions {
+  /** Save each Param's optimizer state (`p.opt`) too. Default true. */
+  optimizer?: boolean;
+  /** User metadata, string to string (keys starting with `denet.` are reserved). */
+  metadata?: Record<string, string>;
+}
+
+/** Options of {@link loadCheckpoint}. */
+export interface LoadCheckpointOptions {
+  /** Restore optimizer state into each Param's `opt`. Default true. */
+  optimizer?: boolean;
+  /**
+   * Refuse parameters in the checkpoint that the model does not have. Default true.
+   * (Every model parameter must be in the checkpoint either way.)
+   */
+  strict?: boolean;
+  /**
+   * Builds an optimizer from its saved name and config. Default: `optimizerFromConfig`
+   * of src/optim/optimizers.ts.
+   */
+  makeOptimizer?: (name: string, config: OptimizerConfig) => Optimizer;
+}
+
+/** Name, dtype and shape of a tensor in a checkpoint. */
+export interface CheckpointTensorInfo {
+  /** Tensor name. */
+  name: string;
+  /** Element type. */
+  dtype: SafetensorsDType;
+  /** Dimensions, row-major. */
+  shape: number[];
+}
+
+/** The saved optimizer of one parameter. */
+export interface CheckpointOptimizerInfo {
+  /** The optimizer's name ("SGD", "Adam", ...). */
+  name: string;
+  /** Its hyperparameters and scalar state. */
+  config: OptimizerConfig;
+  /** Its state tensors. */
+  state: CheckpointTensorInfo[];
+}
+
+/** What a checkpoint holds, read from its header only ({@link readCheckpointInfo}). */
+export interface CheckpointInfo {
+  /** The file. */
+  path: string;
+  /** `denet.format`, or null for a plain safetensors file. */
+  format: string | null;
+  /** The user metadata (without the reserved `denet.*` keys). */
+  metadata: Record<string, string>;
+  /** The parameters, in saved order. */
+  params: CheckpointTensorInfo[];
+  /** Saved optimizers by parameter name. */
+  optimizers: Record<string, CheckpointOptimizerInfo>;
+  /** Whether the checkpoint was saved with optimizer state. */
+  hasOptimizerState: boolean;
+}
+
+/** A checkpoint's header interpreted: names, shapes, optimizer entries. */
+interface Layout {
+  format: string | null;
+  metadata: Record<string, string>;
+  params: string[];
+  optimizers: Map<string, { name: string; config: OptimizerConfig; fields: string[] }>;
+  hasOptimizerState: boolean;
+}
+
+function fmtShape(shape: readonly number[]): string {
+  return `[${shape.join(",")}]`;
+}
+
+function isOptimizer(v: unknown): v is Optimizer {
+  const o = v as Optimizer;
+  return typeof v === "object" && v !== null && typeof o.name === "string" &&
+    typeof o.config === "function" && typeof o.stateTensors === "function" &&
+    typeof o.loadState === "function";
+}
+
+/** JSON of an optimizer entry, with non-finite numbers as strings. */
+function encodeOptimizer(name: string, config: OptimizerConfig): string {
+  return JSON.stringify(
+    { name, config },
+    (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v),
+  );
+}
+
+/** Sets an own key (also "__proto__", which plain assignment would not). */
+function setKey<T>(obj: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+function dirAndBase(path: string): [dir: string, base: string] {
+  const cut = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  return cut < 0 ? [".", path] : [path.slice(0, cut) || "/", path.slice(cut + 1)];
+}
+
+/**
+ * Saves `model`'s parameters (every Param reachable from it, named by
+ * {@link namedParams}) and, unless `optimizer: false`, their optimizer state to `path`
+ * in the safetensors format (see the module doc for the layout).
+ *
+ * All tensors are read from the device with one host sync. The file is written
+ * atomically: to a uniquely named temporary file in the same directory, then renamed
+ * over `path`; on any failure the temporary file is removed and an existing `path` is
+ * left untouched. Throws for a model without Params, a non-string metadata value, a
+ * reserved metadata key, or a `p.opt` that is not an Optimizer.
+ */
+export async function saveCheckpoint(
+  path: string,
+  model: unknown,
+  opts: SaveCheckpointOptions = {},
+): Promise<void> {
+  const op = `saveCheckpoint ${path}`;
+  const withOpt = opts.optimizer ?? true;
+  const user = checkMetadata(op, opts.metadata ?? {});
+  for (const k of Object.keys(user)) {
+    if (k.startsWith("denet.")) {
+      throw new Error(`${op}: metadata key "${k}" is reserved (keys starting with "denet.")`);
+    }
+  }
+  const named = namedParams(model);
+  if (named.length === 0) throw new Error(`${op}: the model has no Params`);
+  const names = new Set(named.map(([n]) => n));
+  const meta: Record<string, string> = {
+    "denet.format": CHECKPOINT_FORMAT,
+    "denet.params": JSON.stringify(named.map(([n]) => n)),
+    "denet.optimizer": withOpt ? "1" : "0",
+  };
+  const entries: { name: string; t: Tensor }[] = [];
+  const optEntries: { name: string; t: Tensor }[] = [];
+  for (const [name, p] of named) {
+    if (name === "__metadata__") {
+      throw new Error(`${op}: a parameter's name "__metadata__" is reserved by safetensors`);
+    }
+    if (p.disposed) throw new Error(`${op}: parameter "${name}" ${p} was disposed`);
+    entries.push({ name, t: p });
+    if (!withOpt || p.opt === undefined || p.opt === null) continue;
+    if (!isOptimizer(p.opt)) {
+      throw new Error(`${op}: parameter "${name}" has an opt field that is not an Optimizer`);
+    }
+    const config = p.opt.config();
+    for (const [k, v] of Object.entries(config)) {
+      if (typeof v !== "number") {
+        throw new Error(
+          `${op}: parameter "${name}": optimizer ${p.opt.name} config "${k}" is not a number`,
+        );
+      }
+    }
+    meta[`denet.opt.${name}`] = encodeOptimizer(p.opt.name, config);
+    for (const [field, t] of Object.entries(p.opt.stateTensors())) {
+      const tname = `${name}${OPT_INFIX}${field}`;
+      if (names.has(tname)) {
+        throw new Error(
+          `${op}: optimizer state "${tname}" has the same name as a parameter; rename the parameter`,
+        );
+      }
+      if (t.disposed) throw new Error(`${op}: optimizer state "${tname}" was disposed`);
+      optEntries.push({ name: tname, t });
+    }
+  }
+  const all = [...entries, ...optEntries];
+  const values = await readAll(all.map((e) => e.t));
+  const tensors: SafetensorsTensor[] = all.map((e, i) => ({
+    name: e.name,
+    dtype: e.t.dtype === "f64" ? "F64" : "F32",
+    shape: e.t.shape,
+    data: values[i],
+  }));
+  const bytes = encodeSafetensors(tensors, { ...user, ...meta });
+  await writeAtomic(path, bytes, op);
+}
+
+/** Writes `bytes` to a temporary file next to `path`, then renames it over `path`. */
+async function writeAtomic(path: string, bytes: Uint8Array, op: string): Promise<void> {
+  const [dir, base] = dirAndBase(path);
+  const tmp = `${dir}/.${base}.${crypto.randomUUID()}.tmp`;
+  try {
+    await Deno.writeFile(tmp, bytes, { createNew: true });
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    try {
+      await Deno.remove(tmp);
+    } catch {
+      // the temporary file was never created (or is already gone)
+    }
+    throw new Error(`${op}: cannot write the checkpoint: ${(e as Error).message}`);
+  }
+}
+
+/** Interprets a checkpoint's metadata and tensor names; throws for inconsistencies. */
+function layoutOf(
+  metadata: Record<string, string>,
+  tensors: ReadonlyMap<string, { shape: number[] }>,
+  what: string,
+): Layout {
+  const where = `checkpoint ${what}`;
+  const user: Record<string, string> = {};
+  for (const [k, v] of Object.entries(metadata)) if (!k.startsWith("denet.")) setKey(user, k, v);
+  const format = metadata["denet.format"] ?? null;
+  if (format === null) {
+    return {
+      format,
+      metadata: user,
+      params: [...tensors.keys()],
+      optimizers: new Map(),
+      hasOptimizerState: false,
+    };
+  }
+  if (format !== CHECKPOINT_FORMAT) {
+    throw new Error(
+      `${where}: unknown format "${format}" (this version reads "${CHECKPOINT_FORMAT}")`,
+    );
+  }
+  let params: unknown;
+  try {
+    params = JSON.parse(metadata["denet.params"] ?? "");
+  } catch {
+    throw new Error(`${where}: metadata "denet.params" is missing or not valid JSON`);
+  }
+  if (!Array.isArray(params) || !params.every((n) => typeof n === "string")) {
+    throw new Error(`${where}: metadata "denet.params" is not a list of names`);
+  }
+  const paramSet = new Set<string>(params);
+  if (paramSet.size !== params.length) {
+    throw new Error(`${where}: metadata "denet.params" lists a name twice`);
+  }
+  for (const n of params) {
+    if (!tensors.has(n)) throw new Error(`${where}: parameter "${n}" has no tensor`);
+  }
+  const hasOptimizerState = metadata["denet.optimizer"] === "1";
+  if (!["0", "1"].includes(metadata["denet.optimizer"] ?? "")) {
+    throw new Error(`${where}: metadata "denet.optimizer" must be "0" or "1"`);
+  }
+  const optimizers = new Map<
+    string,
+    { name: string; config: OptimizerConfig; fields: string[] }
+  >();
+  for (const [k, v] of Object.entries(metadata)) {
+    if (
+      !k.startsWith("denet.") || ["denet.format", "denet.params", "denet.optimizer"].includes(k)
+    ) {
+      continue;
+    }
+    if (!k.startsWith("denet.opt.")) throw new Error(`${where}: unknown metadata key "${k}"`);
+    const pname = k.slice("denet.opt.".length);
+    if (!paramSet.has(pname)) {
+      throw new Error(`${where}: optimizer entry "${k}" for a parameter not in denet.params`);
+    }
+    optimizers.set(pname, { ...decodeOptimizer(v, `${where}: "${k}"`), fields: [] });
+  }
+  for (const name of tensors.keys()) {
+    if (paramSet.has(name)) continue;
+    const cut = name.lastIndexOf(OPT_INFIX);
+    const owner = cut < 0 ? undefined : optimizers.get(name.slice(0, cut));
+    if (owner === undefined) {
+      throw new Error(
+        `${where}: tensor "${name}" is neither a parameter nor the optimizer state of one`,
+      );
+    }
+    owner.fields.push(name.slice(cut + OPT_INFIX.length));
+  }
+  return { format, metadata: user, params, optimizers, hasOptimizerState };
+}
+
+function decodeOptimizer(text: string, where: string): { name: string; config: OptimizerConfig } {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new Error(`${where} is not valid JSON`);
+  }
+  const o = v as { name?: unknown; config?: unknown };
+  if (
+    typeof v !== "object" || v === null || typeof o.name !== "string" ||
+    typeof o.config !== "object" || o.config === null || Array.isArray(o.config)
+  ) {
+    throw new Error(`${where} must be {"name": string, "config": {...}}`);
+  }
+  const config: OptimizerConfig = {};
+  for (const [k, x] of Object.entries(o.config)) {
+    if (typeof x === "number") setKey(config, k, x);
+    else if (x === "Infinity" || x === "-Infinity" || x === "NaN") setKey(config, k, Number(x));
+    else throw new Error(`${where}: config "${k}" is not a number`);
+  }
+  return { name: o.name, config };
+}
+
+/** Whether a saved dtype can be loaded into a tensor (see the module doc). */
+function dtypeFits(saved: SafetensorsDType, target: Tensor): boolean {
+  return saved === "F32" || target.dtype === "f64";
+}
+
+function listSome(items: string[]): string {
+  const shown = items.slice(0, LIST_MAX).join("; ");
+  return items.length > LIST_MAX ? `${shown}; ... (${items.length} in all)` : shown;
+}
+
+/** A host array of `like`'s dtype holding `data` (converted when F32 goes into f64). */
+function hostFor(like: Tensor, data: HostArray): HostArray {
+  if (like.dtype === "f64" && !(data instanceof Float64Array)) return Float64Array.from(data);
+  return data;
+}
+
+/** A new tensor on `like`'s device and dtype holding `t`'s values. */
+function tensorLike(like: Tensor, t: DecodedTensor): Tensor {
+  if (like.device === "gpu") return uploadTensor(t.shape, t.data as Float32Array);
+  return new Tensor(t.shape, like.dtype, hostFor(like, t.data));
+}
+
+/**
+ * Loads a checkpoint written by {@link saveCheckpoint} (or a plain safetensors file)
+ * into `model`'s existing Params, in place: a Param keeps its identity and storage
+ * (aliases and views stay valid). Returns the user metadata.
+ *
+ * Everything is validated before anything changes: the file's structure, every model
+ * parameter present with an equal shape and a compatible dtype (see the module doc),
+ * with `strict` no parameters the model lacks, and each optimizer's name, config and
+ * state tensors (rebuilt with `makeOptimizer` and `loadState`). A mismatch throws one
+ * Error naming the file and listing the missing, unexpected and mismatched names and
+ * shapes. Then values are copied in and, with `optimizer` (default true), each Param's
+ * `opt` is replaced by its restored optimizer (the old one is disposed); when the
+ * checkpoint was saved with optimizer state but a Param had none, its `opt` becomes
+ * undefined. A checkpoint saved without optimizer state leaves `opt` untouched.
+ */
+export async function loadCheckpoint(
+  path: string,
+  model: unknown,
+  opts: LoadCheckpointOptions = {},
+): Promise<Record<string, string>> {
+  const op = `loadCheckpoint ${path}`;
+  const withOpt = opts.optimizer ?? true;
+  const strict = opts.strict ?? true;
+  const make = opts.makeOptimizer ?? optimizerFromConfig;
+  if (isRecording()) {
+    throw new Error(`${op}: cannot load a checkpoint inside diff (it updates Params in place)`);
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    throw new Error(`${op}: cannot read the file: ${(e as Error).message}`);
+  }
+  const file = decodeSafetensors(bytes, path);
+  const layout = layoutOf(file.metadata, file.tensors, path);
+  const named = namedParams(model);
+  if (named.length === 0) throw new Error(`${op}: the model has no Params`);
+
+  // 1. Parameters: names, shapes, dtypes.
+  const saved = new Set(layout.params);
+  const modelNames = new Set(named.map(([n]) => n));
+  const missing: string[] = [];
+  const mismatched: string[] = [];
+  for (const [name, p] of named) {
+    if (p.disposed) throw new Error(`${op}: parameter "${name}" ${p} was disposed`);
+    const t = saved.has(name) ? file.tensors.get(name) : undefined;
+    if (t === undefined) {
+      missing.push(`${name} ${fmtShape(p.shape)}`);
+    } else if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
+      mismatched.push(`${name}: model ${fmtShape(p.shape)}, checkpoint ${fmtShape(t.shape)}`);
+    } else if (!dtypeFits(t.dtype, p)) {
+      mismatched.push(
+        `${name}: checkpoint ${t.dtype} does not load into a ${p.dtype} ${p.device} param`,
+      );
+    }
+  }
+  const unexpected = strict
+    ? layout.params.filter((n) => !modelNames.has(n)).map((n) =>
+      `${n} ${fmtShape(file.tensors.get(n)!.shape)}`
+    )
+    : [];
+  if (missing.length + mismatched.length + unexpected.length > 0) {
+    const parts: string[] = [];
+    if (missing.length) parts.push(`missing ${missing.length}: ${listSome(missing)}`);
+    if (unexpected.length) parts.push(`unexpected ${unexpected.length}: ${listSome(unexpected)}`);
+    if (mismatched.length) parts.push(`mismatched ${mismatched.length}: ${listSome(mismatched)}`);
+    throw new Error(`${op}: the checkpoint does not match the model: ${parts.join(" | ")}`);
+  }
+
+  // 2. Optimizers: rebuilt on the side (nothing attached yet).
+  const restored = new Map<Param, Optimizer>();
+  if (withOpt) {
+    try {
+      for (const [name, p] of named) {
+        const entry = layout.optimizers.get(name);
+        if (entry === undefined) continue;
+        let opt: Optimizer;
+        try {
+          opt = make(entry.name, entry.config);
+        } catch (e) {
+          throw new Error(`parameter "${name}": ${(e as Error).message}`);
+        }
+        restored.set(p, opt);
+        const state: Record<string, Tensor> = {};
+        try {
+          for (const field of entry.fields) {
+            const t = file.tensors.get(`${name}${OPT_INFIX}${field}`)!;
+            if (!dtypeFits(t.dtype, p)) {
+              throw new Error(
+                `optimizer state "${field}" is ${t.dtype}, which does not load into a ${p.dtype} ${p.device} param`,
+              );
+            }
+            state[field] = tensorLike(p, t);
+          }
+          opt.loadState(entry.config, state, p);
+        } catch (e) {
+          throw new Error(
+            `parameter "${name}": optimizer ${entry.name}: ${(e as Error).message}`,
+          );
+        } finally {
+          for (const t of Object.values(state)) t.dispose();
+        }
+      }
+    } catch (e) {
+      for (const o of restored.values()) o.dispose();
+      throw new Error(`${op}: ${(e as Error).message}`);
+    }
+  }
+
+  // 3. Apply: values in place, then optimizers.
+  for (const [name, p] of named) {
+    const t = file.tensors.get(name)!;
+    if (p.device === "cpu") {
+      p.host("loadCheckpoint").set(t.data);
+    } else if (p.size > 0) {
+      const src = uploadTensor(p.shape, t.data as Float32Array);
+      copyInto(src, p);
+      src.dispose();
+    }
+  }
+  if (withOpt && layout.hasOptimizerState) {
+    for (const [, p] of named) {
+      const next = restored.get(p);
+      const old = p.opt;
+      if (old !== next && isOptimizer(old)) old.dispose();
+      p.opt = next;
+    }
+  }
+  return layout.metadata;
+}
+
+/**
+ * What a checkpoint holds, from its header alone (the data section is not read, only
+ * its size checked): the user metadata, the parameters' names, dtypes and shapes, and
+ * the saved optimizers. No model needed (e.g. for `cli.ts eval`).
+ */
+export async function readCheckpointInfo(path: string): Promise<CheckpointInfo> {
+  const header = await readSafetensorsHeader(path);
+  const layout = layoutOf(header.metadata, header.tensors, path);
+  const info = (name: string): CheckpointTensorInfo => {
+    const e = header.tensors.get(name)!;
+    return { name, dtype: e.dtype, shape: [...e.shape] };
+  };
+  const optimizers: Record<string, CheckpointOptimizerInfo> = {};
+  for (const [pname, o] of layout.optimizers) {
+    setKey(optimizers, pname, {
+      name: o.name,
+      config: o.config,
+      state: o.fields.map((f) => info(`${pname}${OPT_INFIX}${f}`)),
+    });
+  }
+  return {
+    path,
+    format: layout.format,
+    metadata: layout.metadata,
+    params: layout.params.map(info),
+    optimizers,
+    hasOptimizerState: layout.hasOptimizerState,
+  };
+}
