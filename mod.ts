@@ -102,7 +102,15 @@ export {
 export { BufferPool, sizeClass } from "./src/gpu/pool.ts";
 export { KERNEL_NAMES, type KernelName, kernelSource } from "./src/gpu/kernels.ts";
 export { Param } from "./src/autograd/param.ts";
-export { diff, DiffResult, grad, gradloss, params, value } from "./src/autograd/diff.ts";
+export {
+  diff,
+  DiffResult,
+  grad,
+  gradloss,
+  namedParams,
+  params,
+  value,
+} from "./src/autograd/diff.ts";
 export { isParam, isRecording, noRecord } from "./src/autograd/tape.ts";
 export { gcheck, type GcheckOptions } from "./src/autograd/gcheck.ts";
 export * from "./src/data/mod.ts";
@@ -110,6 +118,7 @@ export { type Indices, mat, take } from "./src/ops/indexing.ts";
 export { dropout, type DropoutOptions } from "./src/ops/dropout.ts";
 export {
   accuracy,
+  applyModel,
   bce,
   type Dataset,
   logistic,
@@ -152,3 +161,27 @@ export {
   type UnpoolOptions,
 } from "./src/ops/pool.ts";
 export { conv4, convConfig, type ConvOptions, deconv4, type Pair } from "./src/ops/conv.ts";
+export * from "./src/optim/mod.ts";
+export * from "./src/layers/mod.ts";
+export * from "./src/io/mod.ts";
+export * from "./src/train/mod.ts";
+export {
+  buildModel,
+  lenetModel,
+  mlpModel,
+  MODEL_NAMES,
+  type ModelName,
+  type ModelOptions,
+  softmaxModel,
+} from "./src/models.ts";
+export {
+  DATASET_NAMES,
+  type EpochReport,
+  type EvalReport,
+  evaluateCheckpoint,
+  formatEpoch,
+  makeOptimizer,
+  OPTIMIZER_NAMES,
+  trainClassifier,
+  type TrainConfig,
+} from "./src/app/classify.ts";

@@ -31,8 +31,16 @@ export interface LossOptions {
   average?: boolean;
 }
 
-/** A model: a function from a batch of inputs to scores [N, C]. */
-export type Model = (x: Tensor) => Tensor;
+/**
+ * A model: a function from a batch of inputs to scores [N, C], or an object with such a
+ * `forward` method (a layer, a `Chain`).
+ */
+export type Model = ((x: Tensor) => Tensor) | { forward(x: Tensor): Tensor };
+
+/** Applies a {@link Model} (a function or an object with `forward`) to a batch. */
+export function applyModel(model: Model, x: Tensor): Tensor {
+  return typeof model === "function" ? model(x) : model.forward(x);
+}
 
 /** A dataset: any iterable of `[x, y]` batches, e.g. `minibatch(x, y, 100)`. */
 export type Dataset = Iterable<readonly [Tensor, Tensor]>;
@@ -95,7 +103,7 @@ export function nll(
   b: Tensor | Dataset,
   opts: LossOptions = {},
 ): Tensor | Promise<number> {
-  if (typeof a === "function") {
+  if (!(a instanceof Tensor)) {
     return overData("nll", a, b as Dataset, opts, (s, y) => nllScores(s, y, { average: false }));
   }
   return nllScores(a, b as Tensor, opts);
@@ -149,7 +157,7 @@ export function accuracy(
   b: Tensor | Dataset,
   opts: LossOptions = {},
 ): Tensor | Promise<number> {
-  if (typeof a === "function") {
+  if (!(a instanceof Tensor)) {
     return overData(
       "accuracy",
       a,
@@ -189,7 +197,7 @@ async function overData(
       const prev: [Tensor | null, Tensor | null] = [acc, count];
       [acc, count] = noRecord(() =>
         tidy(() => {
-          const scores = model(x);
+          const scores = applyModel(model, x);
           if (!(scores instanceof Tensor)) {
             throw new Error(
               `${op}(model, data): the model must return a Tensor of scores, got ${String(scores)}`,
