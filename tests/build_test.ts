@@ -5,7 +5,9 @@
  *
  * `deno compile` needs Deno's `denort` base binary, which it downloads from
  * dl.deno.land unless DENORT_BIN names a local copy; where neither is reachable the
- * compile test says so and is skipped (the bundle test still runs).
+ * compile test says so and is skipped (the bundle test still runs). The CLI executable
+ * that `deno task compile` builds (a deno compile binary, or where denort is out of reach
+ * a self-extracting launcher) is tested by tests/compile_test.ts.
  */
 
 import assert from "node:assert/strict";
