@@ -50,6 +50,8 @@ import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { emptyGpu, hostArray, Tensor } from "../tensor/tensor.ts";
 import { gemm } from "./matmul.ts";
 import { checkInputs, defineOp, describe, runOp } from "./registry.ts";
+import { binary } from "./elementwise.ts";
+import { sum } from "./reduce.ts";
 import { stridedCopyGpu } from "./shape.ts";
 import { fill } from "./vector.ts";
 
@@ -78,9 +80,14 @@ export interface ConvOptions {
 }
 
 /** Tunables of the GPU path. */
-export const convConfig: { colsBytes: number } = {
+export const convConfig: { colsBytes: number; splitDwMinPixels: number } = {
   /** Largest im2col buffer in bytes; the batch is processed in chunks that fit. */
   colsBytes: 256 * 1024 * 1024,
+  /**
+   * The filter gradient is computed per image (a batched GEMM and a sum) when an output
+   * map has at least this many pixels, else as one stacked GEMM (Infinity: always stacked).
+   */
+  splitDwMinPixels: 32,
 };
 
 /** Fully resolved convolution geometry (always in conv4's terms: x → y). */
@@ -468,29 +475,55 @@ function dwGpu([x, dy]: readonly Tensor[], g: ConvGeom): Tensor {
   const acc: (Tensor | null)[] = Array(g.G).fill(null);
   try {
     forChunks(g, (n0, nc, gi) => {
-      // Columns K-major [K, nc·P] and dy as [Og, nc·P]: dw_g = dy·colsᵀ is one GEMM.
-      const cols = emptyGpu([K, nc * P]);
-      im2colDispatch(
-        "main",
-        x.buffer("conv4_w"),
-        cols.buffer("conv4_w"),
-        g,
-        n0,
-        nc,
-        gi,
-        P,
-        nc * P,
-      );
-      const dyp = dySlice(dy, g, n0, nc, gi, true);
       const prev = acc[gi];
-      acc[gi] = gemm(dyp, cols, {
-        transB: true,
-        alpha: g.alpha,
-        ...(prev ? { beta: 1, c: prev } : {}),
-      });
-      prev?.dispose();
-      cols.dispose();
-      dyp.dispose();
+      let part: Tensor;
+      if (P >= convConfig.splitDwMinPixels && nc > 1) {
+        // Split over images: one small GEMM per image (dy_n · cols_nᵀ, [Og, K] each) in
+        // one batched dispatch, then a sum over the images. The stacked form below has an
+        // inner dimension of nc·P but only ⌈Og/64⌉·⌈K/64⌉ output tiles, i.e. almost no
+        // parallelism for small filters (LeNet's first layer: one tile).
+        const cols = emptyGpu([nc, K, P]);
+        im2colDispatch(
+          "main",
+          x.buffer("conv4_w"),
+          cols.buffer("conv4_w"),
+          g,
+          n0,
+          nc,
+          gi,
+          K * P,
+          P,
+        );
+        const dyn = dySlice(dy, g, n0, nc, gi, false);
+        const perImage = gemm(dyn, cols, { transB: true, alpha: g.alpha });
+        cols.dispose();
+        dyn.dispose();
+        part = sum(perImage, 0);
+        perImage.dispose();
+      } else {
+        // Columns K-major [K, nc·P] and dy as [Og, nc·P]: dw_g = dy·colsᵀ is one GEMM.
+        const cols = emptyGpu([K, nc * P]);
+        im2colDispatch(
+          "main",
+          x.buffer("conv4_w"),
+          cols.buffer("conv4_w"),
+          g,
+          n0,
+          nc,
+          gi,
+          P,
+          nc * P,
+        );
+        const dyp = dySlice(dy, g, n0, nc, gi, true);
+        part = gemm(dyp, cols, { transB: true, alpha: g.alpha });
+        cols.dispose();
+        dyp.dispose();
+      }
+      if (prev) {
+        acc[gi] = binary("add", prev, part);
+        prev.dispose();
+        part.dispose();
+      } else acc[gi] = part;
     });
     for (let gi = 0; gi < g.G; gi++) {
       const a = acc[gi];
