@@ -9,19 +9,37 @@
  * next updates equal an uninterrupted run (with a test-local optimizer and every real
  * one of src/optim/optimizers.ts, on the CPU in f64 and on the GPU); user metadata round trips and
  * bad metadata is refused; readCheckpointInfo reads names and shapes without a model.
+ * BatchNorm running statistics: a Conv/BatchNorm/Dense/BatchNorm chain trained a few
+ * steps, saved and loaded into a freshly built chain (moments null) or a differently
+ * trained one (moments in place) evaluates exactly like the original (CPU f64, GPU, and
+ * a GPU checkpoint widened into CPU f64 moments); missing, unexpected and mismatched
+ * moments are one listed Error that changes nothing (not even the valid params);
+ * untrained (null) moments round trip as null; a checkpoint without `denet.moments`
+ * leaves the running statistics alone.
  */
 
 import assert from "node:assert/strict";
-import { diff, namedParams } from "../src/autograd/diff.ts";
+import { diff, namedParams, params } from "../src/autograd/diff.ts";
 import { Param } from "../src/autograd/param.ts";
 import { counters } from "../src/gpu/counters.ts";
 import {
   CHECKPOINT_FORMAT,
   loadCheckpoint,
+  namedMoments,
   readCheckpointInfo,
   saveCheckpoint,
 } from "../src/io/checkpoint.ts";
-import { encodeSafetensors } from "../src/io/safetensors.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  type SafetensorsTensor,
+} from "../src/io/safetensors.ts";
+import { BatchNorm } from "../src/layers/batchnorm.ts";
+import { Chain } from "../src/layers/chain.ts";
+import { Conv } from "../src/layers/conv.ts";
+import { Dense } from "../src/layers/dense.ts";
+import { Flatten } from "../src/layers/flatten.ts";
+import { bnmoments } from "../src/ops/batchnorm.ts";
 import { add, tanh } from "../src/ops/math.ts";
 import { matmul } from "../src/ops/matmul.ts";
 import { sum } from "../src/ops/reduce.ts";
@@ -602,5 +620,305 @@ Deno.test("a plain safetensors file (no denet metadata) loads by tensor names", 
     assert.equal(info.format, null);
     assert.deepEqual(info.params.map((p) => p.name), ["w", "b"]);
     assert.deepEqual(info.optimizers, {});
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// BatchNorm running statistics
+
+/** Conv → BatchNorm (4-D) → Flatten → Dense → BatchNorm (2-D): two BNMoments. */
+function bnNet(seed: number, device: DeviceName, dtype: DType): Chain {
+  const o = { device, dtype };
+  return new Chain(
+    new Conv(3, 3, 2, 4, { ...o, activation: "identity", padding: 1, rng: new Rng(seed) }),
+    new BatchNorm(4, o),
+    tanh,
+    new Flatten(),
+    new Dense(4 * 5 * 5, 3, { ...o, activation: "identity", rng: new Rng(seed + 1) }),
+    new BatchNorm(3, o),
+  );
+}
+
+function bnBatch(seed: number, n: number, device: DeviceName, dtype: DType): [Tensor, Tensor] {
+  const rng = new Rng(seed);
+  const x = fromArray(values(rng, n * 2 * 5 * 5), { shape: [n, 2, 5, 5], device, dtype });
+  const y = fromArray(Array.from({ length: n }, (_, i) => i % 3), { device, dtype });
+  return [x, y];
+}
+
+/** A few SGD steps on random batches: params and running statistics both move. */
+function trainBn(net: Chain, seed: number, device: DeviceName, dtype: DType): void {
+  for (let s = 0; s < 3; s++) {
+    const [x, y] = bnBatch(seed + s, 6, device, dtype);
+    const J = diff(() => net.loss(x, y));
+    for (const p of params(net)) axpy(-0.1, J.grad(p)!, p);
+    J.dispose();
+    x.dispose();
+    y.dispose();
+  }
+}
+
+/** The running statistics of every BNMoments, in namedMoments order (null stays null). */
+async function momentValues(m: unknown): Promise<(Float32Array | Float64Array | null)[]> {
+  const ts = namedMoments(m).flatMap(([, bm]) => [bm.mean, bm.var]);
+  const read = (await readAll(ts.filter((t) => t !== null) as Tensor[])) as Float64Array[];
+  return ts.map((t) => (t === null ? null : read.shift()!));
+}
+
+function assertSameMoments(
+  a: (ArrayLike<number> | null)[],
+  b: (ArrayLike<number> | null)[],
+  what: string,
+): void {
+  assert.equal(a.length, b.length, `${what}: count`);
+  a.forEach((x, i) => {
+    if (x === null || b[i] === null) assert.equal(x, b[i], `${what} ${i}: null`);
+    else assertExact(x, b[i]!, `${what} ${i}`);
+  });
+}
+
+async function infer(net: Chain, device: DeviceName, dtype: DType): Promise<ArrayLike<number>> {
+  const [x] = bnBatch(99, 4, device, dtype);
+  const out = net.forward(x); // not recording: inference mode, running statistics
+  const v = await out.data();
+  out.dispose();
+  x.dispose();
+  return v;
+}
+
+/** Re-encodes a checkpoint with edited tensors and metadata. */
+async function rewrite(
+  path: string,
+  edit: (tensors: SafetensorsTensor[], md: Record<string, string>) => SafetensorsTensor[],
+): Promise<void> {
+  const file = decodeSafetensors(await Deno.readFile(path), path);
+  const md = { ...file.metadata };
+  const ts = [...file.tensors].map(([name, t]) => ({ name, ...t }));
+  await Deno.writeFile(path, encodeSafetensors(edit(ts, md), md));
+}
+
+async function bnRoundTrip(device: DeviceName, dtype: DType): Promise<void> {
+  await withDir(async (dir) => {
+    const path = `${dir}/bn.safetensors`;
+    const src = bnNet(50, device, dtype);
+    trainBn(src, 60, device, dtype);
+    assert.deepEqual(namedMoments(src).map(([n]) => n), ["layers.1.moments", "layers.5.moments"]);
+    const saved = await momentValues(src);
+    // The running statistics moved away from their initial zeros / ones.
+    saved.forEach((v, i) => assert.ok(v!.some((e) => e !== i % 2), `moment ${i} is trained`));
+    const want = await infer(src, device, dtype);
+    await saveCheckpoint(path, src, { optimizer: false });
+    const info = await readCheckpointInfo(path);
+    assert.deepEqual(info.moments.map((t) => `${t.name} ${t.dtype} [${t.shape}]`), [
+      `layers.1.moments.mean ${dtype === "f64" ? "F64" : "F32"} [1,4,1,1]`,
+      `layers.1.moments.var ${dtype === "f64" ? "F64" : "F32"} [1,4,1,1]`,
+      `layers.5.moments.mean ${dtype === "f64" ? "F64" : "F32"} [1,3]`,
+      `layers.5.moments.var ${dtype === "f64" ? "F64" : "F32"} [1,3]`,
+    ]);
+
+    // Into a freshly built model: its moments are null until the load creates them.
+    const fresh = bnNet(70, device, dtype);
+    assert.ok(namedMoments(fresh).every(([, m]) => m.mean === null && m.var === null));
+    assert.notDeepEqual(Array.from(await infer(fresh, device, dtype)), Array.from(want));
+    fresh.dispose();
+    const dst = bnNet(70, device, dtype);
+    await loadCheckpoint(path, dst);
+    for (const [, m] of namedMoments(dst)) {
+      for (const t of [m.mean!, m.var!]) assert.deepEqual([t.device, t.dtype], [device, dtype]);
+    }
+    assertSameMoments(await momentValues(dst), saved, "fresh: moment");
+    assertExact(await infer(dst, device, dtype), want, "fresh: inference output");
+
+    // Into a differently trained model: the same tensors, updated in place.
+    const other = bnNet(80, device, dtype);
+    trainBn(other, 90, device, dtype);
+    const tensors = namedMoments(other).flatMap(([, m]) => [m.mean, m.var]);
+    await loadCheckpoint(path, other);
+    assert.deepEqual(namedMoments(other).flatMap(([, m]) => [m.mean, m.var]), tensors);
+    assertSameMoments(await momentValues(other), saved, "in place: moment");
+    assertExact(await infer(other, device, dtype), want, "in place: inference output");
+
+    // Without the running statistics (a checkpoint of the old layout) the params alone
+    // do not reproduce the outputs: the test above depends on them.
+    await rewrite(path, (ts, md) => {
+      delete md["denet.moments"];
+      return ts.filter((t) => !t.name.includes(".moments."));
+    });
+    const paramsOnly = bnNet(70, device, dtype);
+    await loadCheckpoint(path, paramsOnly);
+    assert.ok(namedMoments(paramsOnly).every(([, m]) => m.mean === null && m.var === null));
+    assert.notDeepEqual(Array.from(await infer(paramsOnly, device, dtype)), Array.from(want));
+    for (const m of [src, dst, other, paramsOnly]) m.dispose();
+  });
+}
+
+Deno.test("BatchNorm running statistics round trip (CPU f64): inference outputs identical", () =>
+  bnRoundTrip("cpu", "f64"));
+
+Deno.test({
+  name: "BatchNorm running statistics round trip (GPU): inference outputs identical",
+  ignore: !gpu,
+  ...GPU_TEST,
+  fn: async () => {
+    await bnRoundTrip("gpu", "f32");
+    // A GPU checkpoint loads into a CPU f64 model: the moments are widened exactly.
+    await withDir(async (dir) => {
+      const path = `${dir}/g.safetensors`;
+      const src = bnNet(51, "gpu", "f32");
+      trainBn(src, 61, "gpu", "f32");
+      await saveCheckpoint(path, src);
+      const wide = bnNet(71, "cpu", "f64");
+      await loadCheckpoint(path, wide);
+      const got = await momentValues(wide);
+      assert.ok(got.every((v) => v instanceof Float64Array));
+      assertSameMoments(got, (await momentValues(src)).map((v) => Float64Array.from(v!)), "wide");
+      src.dispose();
+    });
+  },
+});
+
+Deno.test("missing, unexpected and mismatched moments: one listed Error, nothing changes", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/bn.safetensors`;
+    const src = bnNet(52, "cpu", "f64");
+    trainBn(src, 62, "cpu", "f64");
+    await saveCheckpoint(path, { net: src, extra: { moments: bnmoments() } });
+    const bytes = await Deno.readFile(path);
+
+    // A trained target (moments in place) and a fresh one (moments null).
+    const trained = bnNet(72, "cpu", "f64");
+    trainBn(trained, 82, "cpu", "f64");
+    const fresh = bnNet(73, "cpu", "f64");
+    const targets = [{ net: trained }, { net: fresh }];
+    const before = await Promise.all(
+      targets.map(async (t) => [await snapshot(t), await momentValues(t)] as const),
+    );
+    const unchanged = async () => {
+      for (const [i, t] of targets.entries()) {
+        await assertSame(await snapshot(t), before[i][0], `target ${i} param`);
+        assertSameMoments(await momentValues(t), before[i][1], `target ${i} moment`);
+      }
+    };
+    // The params match; the checkpoint has a BNMoments the targets lack.
+    for (const t of targets) {
+      await rejectsWith(
+        loadCheckpoint(path, t),
+        `loadCheckpoint ${path}`,
+        "does not match the model",
+        "unexpected 1: extra.moments (BNMoments)",
+      );
+    }
+    await unchanged();
+
+    // A checkpoint lacking one of the model's BNMoments.
+    await rewrite(path, (ts, md) => {
+      md["denet.moments"] = JSON.stringify(["net.layers.1.moments", "extra.moments"]);
+      return ts.filter((t) => !t.name.startsWith("net.layers.5.moments."));
+    });
+    for (const t of targets) {
+      const err = await rejectsWith(
+        loadCheckpoint(path, t, { strict: false }),
+        "missing 1: net.layers.5.moments (BNMoments)",
+      );
+      assert.ok(!err.message.includes("unexpected"), "not strict: extra.moments is ignored");
+    }
+    await unchanged();
+
+    // Wrong sizes and a dtype that does not fit.
+    await Deno.writeFile(path, bytes);
+    await rewrite(path, (ts) =>
+      ts.map((t) => {
+        if (t.name === "net.layers.1.moments.mean") {
+          return { ...t, shape: [1, 5, 1, 1], data: new Float64Array(5) };
+        }
+        return t;
+      }));
+    for (const [i, t] of targets.entries()) {
+      await rejectsWith(
+        loadCheckpoint(path, t, { strict: false }),
+        "mismatched 1: net.layers.1.moments.mean: model " +
+          (i === 0 ? "[1,4,1,1]" : "C = 4 elements") + ", checkpoint [1,5,1,1]",
+      );
+    }
+    await unchanged();
+    await Deno.writeFile(path, bytes);
+    await rewrite(
+      path,
+      (ts) =>
+        ts.map((t) =>
+          t.name.includes(".moments.") ? t : { ...t, dtype: "F32", data: Float32Array.from(t.data) }
+        ),
+    );
+    const f32 = { net: bnNet(74, "cpu", "f32") };
+    await rejectsWith(
+      loadCheckpoint(path, f32, { strict: false }),
+      "mismatched 4: net.layers.1.moments.mean: checkpoint F64 does not load into a model " +
+        "whose params are f32 cpu",
+      "net.layers.5.moments.var: checkpoint F64",
+    );
+    await Deno.writeFile(path, bytes);
+    assert.ok(namedMoments(f32).every(([, m]) => m.mean === null && m.var === null));
+
+    // Bad denet.moments metadata.
+    await rewrite(path, (ts, md) => {
+      md["denet.moments"] = "{";
+      return ts;
+    });
+    await rejectsWith(loadCheckpoint(path, targets[0]), path, '"denet.moments" is not valid JSON');
+    await Deno.writeFile(path, bytes);
+    await rewrite(path, (ts, md) => {
+      md["denet.moments"] = "[]";
+      return ts;
+    });
+    await rejectsWith(
+      loadCheckpoint(path, targets[0]),
+      'tensor "net.layers.1.moments.mean" is neither a parameter nor',
+    );
+    await unchanged();
+
+    // Finally the intact file loads (not strict) and the trained target evaluates as src.
+    await Deno.writeFile(path, bytes);
+    for (const t of targets) {
+      await loadCheckpoint(path, t, { strict: false });
+      assertExact(await infer(t.net, "cpu", "f64"), await infer(src, "cpu", "f64"), "loaded");
+    }
+  });
+});
+
+Deno.test("untrained (null) moments round trip as null; an old-layout file leaves them alone", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/bn0.safetensors`;
+    const src = bnNet(53, "cpu", "f64");
+    await saveCheckpoint(path, src);
+    const info = await readCheckpointInfo(path);
+    assert.deepEqual(info.moments, []);
+    const header = decodeSafetensors(await Deno.readFile(path), path);
+    assert.equal(header.metadata["denet.moments"], '["layers.1.moments","layers.5.moments"]');
+    const want = await infer(bnNet(53, "cpu", "f64"), "cpu", "f64"); // before src's first use
+
+    const fresh = bnNet(75, "cpu", "f64");
+    await loadCheckpoint(path, fresh);
+    assert.ok(namedMoments(fresh).every(([, m]) => m.mean === null && m.var === null));
+    assertExact(await infer(fresh, "cpu", "f64"), want, "fresh");
+
+    // A trained model takes the untrained state: its statistics are disposed, made null.
+    const trained = bnNet(76, "cpu", "f64");
+    trainBn(trained, 86, "cpu", "f64");
+    const old = namedMoments(trained).flatMap(([, m]) => [m.mean!, m.var!]);
+    await loadCheckpoint(path, trained);
+    assert.ok(namedMoments(trained).every(([, m]) => m.mean === null && m.var === null));
+    assert.ok(old.every((t) => t.disposed));
+    assertExact(await infer(trained, "cpu", "f64"), want, "reset");
+
+    // A file without denet.moments restores no statistics and keeps the model's.
+    const withStats = bnNet(77, "cpu", "f64");
+    trainBn(withStats, 87, "cpu", "f64");
+    const stats = await momentValues(withStats);
+    await rewrite(path, (ts, md) => {
+      delete md["denet.moments"];
+      return ts;
+    });
+    await loadCheckpoint(path, withStats);
+    assertSameMoments(await momentValues(withStats), stats, "kept");
   });
 });

@@ -247,21 +247,37 @@ export function params(x: unknown): Param[] {
  */
 export function namedParams(x: unknown): [name: string, param: Param][] {
   const found: [string, Param][] = [];
+  walkModel(x, (v, path) => {
+    if (!(v instanceof Param)) return false;
+    found.push([path, v]);
+    return true;
+  });
+  return found;
+}
+
+/**
+ * @internal The walk behind {@link namedParams}: calls `visit(v, path, parent)` once for
+ * every distinct object reachable from `x` through arrays, Maps, Sets and object
+ * properties (at most 64 levels deep), depth first in property order, `path` being the
+ * path that first reached `v` (as {@link namedParams} names it) and `parent` the object
+ * holding it (null for `x`). When `visit` returns true the walk does not look inside
+ * `v`; it never looks inside Tensors and typed arrays.
+ */
+export function walkModel(
+  x: unknown,
+  visit: (v: object, path: string, parent: object | null) => boolean,
+): void {
   const seen = new Set<unknown>();
-  const walk = (v: unknown, path: string, depth: number) => {
+  const walk = (v: unknown, path: string, parent: object | null, depth: number) => {
     if (v === null || typeof v !== "object" || seen.has(v) || depth > 64) return;
     seen.add(v);
-    if (v instanceof Param) {
-      found.push([path, v]);
-      return;
-    }
+    if (visit(v, path, parent)) return;
     if (v instanceof Tensor || ArrayBuffer.isView(v)) return;
     const at = (k: string | number) => (path === "" ? String(k) : `${path}.${k}`);
-    if (Array.isArray(v)) v.forEach((e, i) => walk(e, at(i), depth + 1));
-    else if (v instanceof Map) { for (const [k, e] of v) walk(e, at(String(k)), depth + 1); }
-    else if (v instanceof Set) [...v].forEach((e, i) => walk(e, at(i), depth + 1));
-    else for (const [k, e] of Object.entries(v)) walk(e, at(k), depth + 1);
+    if (Array.isArray(v)) v.forEach((e, i) => walk(e, at(i), v, depth + 1));
+    else if (v instanceof Map) { for (const [k, e] of v) walk(e, at(String(k)), v, depth + 1); }
+    else if (v instanceof Set) [...v].forEach((e, i) => walk(e, at(i), v, depth + 1));
+    else for (const [k, e] of Object.entries(v)) walk(e, at(k), v, depth + 1);
   };
-  walk(x, "", 0);
-  return found;
+  walk(x, "", null, 0);
 }

@@ -24,6 +24,7 @@ export {
   type CheckpointOptimizerInfo,
   type CheckpointTensorInfo,
   loadCheckpoint,
+  namedMoments,
   type LoadCheckpointOptions,
   readCheckpointInfo,
   saveCheckpoint,
