@@ -6,8 +6,8 @@
 // Batch strides are in elements; a stride of 0 broadcasts that operand over the batch.
 
 struct Params { M: u32, N: u32, K: u32, batch: u32,
-                strideA: u32, strideB: u32, strideC: u32, _pad0: u32,
-                alpha: f32, beta: f32, _pad1: u32, _pad2: u32 }
+                strideA: u32, strideB: u32, strideC: u32, kBegin: u32,
+                alpha: f32, beta: f32, kEnd: u32, _pad2: u32 } // this dispatch sums k in [kBegin, kEnd)
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
@@ -32,7 +32,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let bCol = select(bBase + n, bBase + n * p.K, TRANS_B);
   let bStep = select(p.N, 1u, TRANS_B);
   var acc = 0.0;
-  for (var k = 0u; k < p.K; k++) {
+  for (var k = p.kBegin; k < p.kEnd; k++) {
     acc = fma(A[aRow + k * aStep], B[bCol + k * bStep], acc);
   }
   let ci = b * p.strideC + m * p.N + n;

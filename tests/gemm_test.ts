@@ -467,3 +467,36 @@ Deno.test("gemm: shape errors name the op and shapes", () => {
     /matmul: operands must have at least 1 dimension/,
   );
 });
+
+Deno.test({
+  name: "gemm GPU: a long inner dimension (K = 70 000, several K slices) with β·C, both kernels",
+  ignore: !gpu,
+  ...GPU_TEST,
+  async fn() {
+    // llvmpipe silently returned garbage for K ≳ 53 000 in one dispatch (its loop
+    // iteration cap); K is now summed in slices of GEMM_K_SLICE.
+    const rng = new dn.Rng(7);
+    const K = 70_000;
+    for (const [M, N, kernel] of [[20, 25, "gemm"], [3, 5, "gemm_naive"]] as const) {
+      for (const transB of [false, true]) {
+        const a = dn.randn([M, K], { rng, device: "cpu", dtype: "f64" });
+        const b = dn.randn(transB ? [N, K] : [K, N], { rng, device: "cpu", dtype: "f64" });
+        const c = dn.randn([M, N], { rng, device: "cpu", dtype: "f64" });
+        const o = { transB, alpha: 0.5, beta: -2, c };
+        const ref = await dn.gemm(a, b, o).data();
+        const mag = await dn.gemm(dn.abs(a), dn.abs(b), { ...o, beta: 2, c: dn.abs(c) }).data();
+        const f32 = (t: dn.Tensor) => dn.fromArray([...t.dataSync()], { shape: t.shape }).gpu();
+        const got = await dn.gemm(f32(a), f32(b), { ...o, c: f32(c), kernel }).data();
+        // A 70 000-term f32 sum carries about √K·eps ≈ 265·1.2e-7 ≈ 3e-5 of Σ|terms| of
+        // rounding error, so the bound is 1e-4 of that magnitude (the bug was off by ~100%).
+        for (let i = 0; i < ref.length; i++) {
+          const bound = F32_TOL.atol + 1e-4 * mag[i];
+          assert.ok(
+            Math.abs(got[i] - ref[i]) <= bound,
+            `${kernel} transB=${transB}: C[${i}] = ${got[i]}, expected ${ref[i]} (bound ${bound})`,
+          );
+        }
+      }
+    }
+  },
+});

@@ -27,6 +27,12 @@ export const GEMM_TILE_N = 128;
  */
 export const GEMM_SKINNY = 16;
 
+/**
+ * Largest inner-dimension slice one GEMM dispatch sums (longer K takes several
+ * dispatches accumulating into C; see gemmGpu).
+ */
+export const GEMM_K_SLICE = 8192;
+
 /** A fully resolved (batched) GEMM problem. */
 export interface GemmAttrs {
   M: number;
@@ -86,25 +92,41 @@ export function gemmGpu(inputs: readonly Tensor[], g: GemmAttrs): Tensor {
   if (y.size === 0) return y;
   const rt = gpuRuntime();
   const useBeta = c !== undefined && g.beta !== 0;
-  if (useBeta) rt.copy(c.buffer("gemm"), 0, y.buffer("gemm"), 0, y.size * 4);
+  if (useBeta) {
+    rt.copy(
+      c.buffer("gemm"),
+      c.byteOffset("gemm"),
+      y.buffer("gemm"),
+      y.byteOffset("gemm"),
+      y.size * 4,
+    );
+  }
   const kernel = g.kernel ?? (Math.min(g.M, g.N) <= GEMM_SKINNY ? "gemm_naive" : "gemm");
   const naive = kernel === "gemm_naive";
   const tm = naive ? 16 : GEMM_TILE_M;
   const tn = naive ? 16 : GEMM_TILE_N;
   // K = 0: op(A)·op(B) is all zeros; bind the output twice is not allowed, so use dummies.
-  const aBuf = a.size > 0 ? a.buffer("gemm") : rt.dummy;
-  const bBuf = b.size > 0 ? b.buffer("gemm") : rt.dummy;
-  rt.dispatch({
-    kernel,
-    constants: { TRANS_A: g.transA, TRANS_B: g.transB, USE_BETA: useBeta },
-    uniforms: new UniformWriter()
-      .u32(g.M).u32(g.N).u32(g.K).u32(g.batch)
-      .u32(g.strideA).u32(g.strideB).u32(g.M * g.N).u32(0)
-      .f32(g.alpha).f32(useBeta ? g.beta : 0).u32(0).u32(0)
-      .build(),
-    buffers: [aBuf, bBuf, y.buffer("gemm")],
-    workgroups: [Math.ceil(g.N / tn), Math.ceil(g.M / tm), g.batch],
-  });
+  const aBuf = a.size > 0 ? a.binding("gemm") : rt.dummy;
+  const bBuf = b.size > 0 ? b.binding("gemm") : rt.dummy;
+  // The inner dimension is summed in slices of at most GEMM_K_SLICE per dispatch, each
+  // slice after the first adding onto C: llvmpipe caps the loop iterations of one shader
+  // invocation (about 65 536, all loops together) and silently returns garbage beyond.
+  for (let k0 = 0; k0 < Math.max(g.K, 1); k0 += GEMM_K_SLICE) {
+    const first = k0 === 0;
+    const accumulate = first ? useBeta : true;
+    rt.dispatch({
+      kernel,
+      constants: { TRANS_A: g.transA, TRANS_B: g.transB, USE_BETA: accumulate },
+      uniforms: new UniformWriter()
+        .u32(g.M).u32(g.N).u32(g.K).u32(g.batch)
+        .u32(g.strideA).u32(g.strideB).u32(g.M * g.N).u32(k0)
+        .f32(g.alpha).f32(first ? (useBeta ? g.beta : 0) : 1).u32(Math.min(g.K, k0 + GEMM_K_SLICE))
+        .u32(0)
+        .build(),
+      buffers: [aBuf, bBuf, y.binding("gemm")],
+      workgroups: [Math.ceil(g.N / tn), Math.ceil(g.M / tm), g.batch],
+    });
+  }
   return y;
 }
 
