@@ -138,6 +138,6 @@ function setElement(p: Param, i: number, v: number): void {
   }
   const rt = gpuRuntime();
   rt.flush(); // recorded work must read the old value
-  rt.upload(p.buffer("gcheck"), Float32Array.of(v), i * 4);
+  rt.upload(p.buffer("gcheck"), Float32Array.of(v), p.byteOffset("gcheck") + i * 4);
   p.invalidateHostMirror();
 }

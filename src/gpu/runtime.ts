@@ -20,6 +20,34 @@ import { acquireDevice, type GpuInfo } from "./device.ts";
 import { BufferPool } from "./pool.ts";
 import { type KernelName, kernelSource } from "./kernels.ts";
 
+/**
+ * What a dispatch binds at one storage binding: a whole buffer, or a byte range of one
+ * (a tensor view, see `GpuStorage.view`; offsets are multiples of
+ * `minStorageBufferOffsetAlignment`).
+ */
+export type StorageBinding = GPUBuffer | GPUBufferBinding;
+
+/** The binding indices a kernel declares `var<storage, read_write>` (cached per kernel). */
+const writableCache = new Map<string, Set<number>>();
+
+/** The storage bindings `kernel`'s source declares writable (`read_write`). */
+function writableBindings(kernel: KernelName): Set<number> {
+  let set = writableCache.get(kernel);
+  if (!set) {
+    set = new Set<number>();
+    const re = /@binding\((\d+)\)\s*var\s*<\s*storage\s*,\s*read_write\s*>/g;
+    for (const m of kernelSource(kernel).matchAll(re)) set.add(Number(m[1]));
+    writableCache.set(kernel, set);
+  }
+  return set;
+}
+
+function bindingRange(b: StorageBinding): { buffer: GPUBuffer; offset: number; size: number } {
+  if (b instanceof GPUBuffer) return { buffer: b, offset: 0, size: b.size };
+  const offset = b.offset ?? 0;
+  return { buffer: b.buffer, offset, size: b.size ?? b.buffer.size - offset };
+}
+
 /** Override constants that specialise a kernel (compiled once per distinct set). */
 export type KernelConstants = Record<string, number | boolean>;
 
@@ -33,8 +61,11 @@ export interface DispatchSpec {
   constants?: KernelConstants;
   /** Raw bytes of the kernel's uniform `Params` struct (at most 256 bytes). */
   uniforms: ArrayBuffer;
-  /** Storage buffers bound at bindings 1, 2, ... in order (null: the entry point does not use it). */
-  buffers: (GPUBuffer | null)[];
+  /**
+   * Storage buffers (or byte ranges of buffers) bound at bindings 1, 2, ... in order
+   * (null: the entry point does not use it).
+   */
+  buffers: (GPUBuffer | GPUBufferBinding | null)[];
   /** Workgroup counts; y and z default to 1. */
   workgroups: readonly [number, number?, number?];
 }
@@ -151,7 +182,7 @@ export class GpuRuntime {
     this.storage.release(buffer);
   }
 
-  /** Writes host data into a freshly allocated buffer. */
+  /** Writes host data into a buffer (at `offsetBytes`, a multiple of 4). */
   upload(buffer: GPUBuffer, data: Float32Array, offsetBytes = 0): void {
     this.assertAlive();
     this.device.queue.writeBuffer(
@@ -263,13 +294,14 @@ export class GpuRuntime {
       );
     }
     const { pipeline, layout } = this.pipeline(spec.kernel, spec.constants, spec.entryPoint);
+    const buffers = this.#resolveAliasing(spec);
     const u = this.#uniformSlot(spec.uniforms);
     const entries: GPUBindGroupEntry[] = [{
       binding: 0,
       resource: { buffer: u.buffer, offset: u.offset, size: spec.uniforms.byteLength || 16 },
     }];
-    spec.buffers.forEach((buffer, i) => {
-      if (buffer) entries.push({ binding: i + 1, resource: { buffer } });
+    buffers.forEach((b, i) => {
+      if (b) entries.push({ binding: i + 1, resource: b instanceof GPUBuffer ? { buffer: b } : b });
     });
     const bindGroup = this.device.createBindGroup({ layout, entries, label: spec.kernel });
     const pass = this.#ensurePass();
@@ -282,11 +314,79 @@ export class GpuRuntime {
     if (this.#pending >= this.maxDispatchesPerSubmit) this.flush();
   }
 
-  /** Encodes a buffer-to-buffer copy into the current batch. */
+  /**
+   * WebGPU tracks usage per buffer, not per range: within one dispatch a buffer bound as
+   * writable storage may not be bound at any other read-only binding, even a disjoint
+   * range (wgpu: "STORAGE_READ_WRITE is an exclusive usage"; gpuweb #547, #769), and two
+   * writable bindings of one buffer must not overlap (gpuweb #1842). Views of one flat
+   * buffer make the first case reachable (an in-place op writing one parameter while
+   * reading another): such read-only bindings are replaced by a copy of their range in a
+   * scratch buffer, encoded before the dispatch. Overlapping writable bindings throw.
+   * A buffer bound whole at two bindings (one tensor as input and output of an op) is
+   * not touched: WebGPU reports it at the next sync.
+   */
+  #resolveAliasing(spec: DispatchSpec): (StorageBinding | null)[] {
+    const bs = spec.buffers;
+    if (bs.length < 2) return bs;
+    let out: (StorageBinding | null)[] | null = null;
+    const writable = writableBindings(spec.kernel);
+    for (let w = 0; w < bs.length; w++) {
+      const bw = bs[w];
+      if (!bw || !writable.has(w + 1)) continue;
+      const rw = bindingRange(bw);
+      for (let j = 0; j < bs.length; j++) {
+        const bj = bs[j];
+        if (j === w || !bj) continue;
+        const rj = bindingRange(bj);
+        // One buffer bound whole twice is one tensor as input and output: a caller's bug,
+        // left to WebGPU's validation error. Only views (ranges) alias legitimately.
+        if (rj.buffer !== rw.buffer || (bw instanceof GPUBuffer && bj instanceof GPUBuffer)) {
+          continue;
+        }
+        if (writable.has(j + 1)) {
+          if (rj.offset < rw.offset + rw.size && rw.offset < rj.offset + rj.size) {
+            throw new Error(
+              `denet gpu: kernel ${spec.kernel} binds one buffer at writable bindings ` +
+                `${w + 1} and ${j + 1} with overlapping ranges`,
+            );
+          }
+          continue;
+        }
+        out ??= [...bs];
+        const scratch = this.alloc(rj.size);
+        this.copy(rj.buffer, rj.offset, scratch, 0, rj.size);
+        this.free(scratch);
+        out[j] = { buffer: scratch, offset: 0, size: rj.size };
+      }
+    }
+    return out ?? bs;
+  }
+
+  /**
+   * Encodes a buffer-to-buffer copy into the current batch. A copy within one buffer
+   * (two views of a flat buffer; WebGPU rejects source = destination) goes through a
+   * scratch buffer.
+   */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
     this.assertAlive();
     if (bytes === 0) return;
+    if (src === dst) {
+      if (srcOffset === dstOffset) return;
+      const scratch = this.alloc(bytes);
+      this.copy(src, srcOffset, scratch, 0, bytes);
+      this.copy(scratch, 0, dst, dstOffset, bytes);
+      this.free(scratch);
+      return;
+    }
     this.#endPass().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+    this.#pending++;
+  }
+
+  /** Encodes zeroing `bytes` bytes of `buffer` at `offset` (multiples of 4; no kernel). */
+  clear(buffer: GPUBuffer, offset: number, bytes: number): void {
+    this.assertAlive();
+    if (bytes === 0) return;
+    this.#endPass().clearBuffer(buffer, offset, bytes);
     this.#pending++;
   }
 
@@ -323,14 +423,17 @@ export class GpuRuntime {
 
   /**
    * Reads many buffers back with one host sync.
-   * @param regions buffers and the byte counts to read from offset 0 (multiples of 4)
+   * @param regions buffers and the byte counts to read from `offset` (default 0;
+   *   multiples of 4)
    */
-  async read(regions: { buffer: GPUBuffer; bytes: number }[]): Promise<ArrayBuffer[]> {
+  async read(
+    regions: { buffer: GPUBuffer; bytes: number; offset?: number }[],
+  ): Promise<ArrayBuffer[]> {
     this.assertAlive();
     const stagings = regions.map((r) => r.bytes > 0 ? this.#staging.acquire(r.bytes) : null);
     regions.forEach((r, i) => {
       const s = stagings[i];
-      if (s) this.copy(r.buffer, 0, s, 0, r.bytes);
+      if (s) this.copy(r.buffer, r.offset ?? 0, s, 0, r.bytes);
     });
     this.flush();
     liveCounters.hostSyncs++;

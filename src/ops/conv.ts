@@ -45,7 +45,7 @@
  * @module
  */
 
-import { gpuRuntime } from "../gpu/runtime.ts";
+import { gpuRuntime, type StorageBinding } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { emptyGpu, hostArray, Tensor } from "../tensor/tensor.ts";
 import { gemm } from "./matmul.ts";
@@ -309,9 +309,9 @@ function naiveGpu(entry: "main" | "dx" | "dw", a: Tensor, b: Tensor, g: ConvGeom
       .f32(g.alpha).u32(out.size).u32(0).u32(0)
       .build(),
     buffers: [
-      a.size > 0 ? a.buffer(op) : rt.dummy,
-      b.size > 0 ? b.buffer(op) : rt.dummy,
-      out.buffer(op),
+      a.size > 0 ? a.binding(op) : rt.dummy,
+      b.size > 0 ? b.binding(op) : rt.dummy,
+      out.binding(op),
     ],
     workgroups: grid2d(Math.ceil(out.size / 256)),
   });
@@ -321,8 +321,8 @@ function naiveGpu(entry: "main" | "dx" | "dw", a: Tensor, b: Tensor, g: ConvGeom
 /** Dispatches im2col ("main") or col2im for batch entries n0..n0+nc−1 of group gi. */
 function im2colDispatch(
   entry: "main" | "col2im",
-  src: GPUBuffer,
-  dst: GPUBuffer,
+  src: StorageBinding,
+  dst: StorageBinding,
   g: ConvGeom,
   n0: number,
   nc: number,
@@ -375,7 +375,13 @@ function filterRows(w: Tensor, g: ConvGeom, gi: number): Tensor {
   const K = (g.C / g.G) * g.kH * g.kW;
   if (g.G === 1) return w.reshape(g.O, K);
   const out = emptyGpu([Og, K]);
-  gpuRuntime().copy(w.buffer("conv4"), gi * Og * K * 4, out.buffer("conv4"), 0, Og * K * 4);
+  gpuRuntime().copy(
+    w.buffer("conv4"),
+    w.byteOffset("conv4") + gi * Og * K * 4,
+    out.buffer("conv4"),
+    out.byteOffset("conv4"),
+    Og * K * 4,
+  );
   return out;
 }
 
@@ -410,11 +416,17 @@ function fwdGpu([w, x]: readonly Tensor[], g: ConvGeom): Tensor {
   try {
     forChunks(g, (n0, nc, gi) => {
       const cols = emptyGpu([nc, K, P]);
-      im2colDispatch("main", x.buffer("conv4"), cols.buffer("conv4"), g, n0, nc, gi, K * P, P);
+      im2colDispatch("main", x.binding("conv4"), cols.binding("conv4"), g, n0, nc, gi, K * P, P);
       const yg = gemm(rows[gi], cols, { alpha: g.alpha });
       cols.dispose();
       if (g.G === 1) {
-        rt.copy(yg.buffer("conv4"), 0, y.buffer("conv4"), n0 * g.O * P * 4, nc * g.O * P * 4);
+        rt.copy(
+          yg.buffer("conv4"),
+          yg.byteOffset("conv4"),
+          y.buffer("conv4"),
+          y.byteOffset("conv4") + n0 * g.O * P * 4,
+          nc * g.O * P * 4,
+        );
       } else {
         const dst = [g.O * P, P, 1];
         stridedCopyGpu("conv4", yg, 0, [Og * P, P, 1], y, (n0 * g.O + gi * Og) * P, dst, [
@@ -447,8 +459,8 @@ function dxGpu([w, dy]: readonly Tensor[], g: ConvGeom): Tensor {
       dyg.dispose();
       im2colDispatch(
         "col2im",
-        dcols.buffer("deconv4"),
-        dx.buffer("deconv4"),
+        dcols.binding("deconv4"),
+        dx.binding("deconv4"),
         g,
         n0,
         nc,
@@ -485,8 +497,8 @@ function dwGpu([x, dy]: readonly Tensor[], g: ConvGeom): Tensor {
         const cols = emptyGpu([nc, K, P]);
         im2colDispatch(
           "main",
-          x.buffer("conv4_w"),
-          cols.buffer("conv4_w"),
+          x.binding("conv4_w"),
+          cols.binding("conv4_w"),
           g,
           n0,
           nc,
@@ -505,8 +517,8 @@ function dwGpu([x, dy]: readonly Tensor[], g: ConvGeom): Tensor {
         const cols = emptyGpu([K, nc * P]);
         im2colDispatch(
           "main",
-          x.buffer("conv4_w"),
-          cols.buffer("conv4_w"),
+          x.binding("conv4_w"),
+          cols.binding("conv4_w"),
           g,
           n0,
           nc,
@@ -527,7 +539,15 @@ function dwGpu([x, dy]: readonly Tensor[], g: ConvGeom): Tensor {
     });
     for (let gi = 0; gi < g.G; gi++) {
       const a = acc[gi];
-      if (a) rt.copy(a.buffer("conv4_w"), 0, dw.buffer("conv4_w"), gi * Og * K * 4, Og * K * 4);
+      if (a) {
+        rt.copy(
+          a.buffer("conv4_w"),
+          a.byteOffset("conv4_w"),
+          dw.buffer("conv4_w"),
+          dw.byteOffset("conv4_w") + gi * Og * K * 4,
+          Og * K * 4,
+        );
+      }
     }
   } finally {
     for (const a of acc) a?.dispose();

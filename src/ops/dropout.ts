@@ -90,7 +90,7 @@ const dropoutOp: OpDef<DropoutAttrs> = defineOp<DropoutAttrs>({
       entryPoint: "main_vec4",
       uniforms: new UniformWriter().u32(x.size).u32(a.key).u32(a.threshold).f32(a.scale)
         .build(),
-      buffers: [x.buffer("dropout"), y.buffer("dropout")],
+      buffers: [x.binding("dropout"), y.binding("dropout")],
       workgroups: grid2d(Math.ceil(x.size / 1024)),
     });
     return y;

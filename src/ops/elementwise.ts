@@ -180,7 +180,7 @@ function defineUnaryGrad(name: UnaryOpName, g: UnaryGrad) {
         entryPoint: "main_vec4",
         constants: { OP: UNARY_OPS[name].code },
         uniforms: new UniformWriter().u32(x.size).build(),
-        buffers: [dy.buffer(name), x.buffer(name), y.buffer(name), dx.buffer(name)],
+        buffers: [dy.binding(name), x.binding(name), y.binding(name), dx.binding(name)],
         workgroups: grid2d(Math.ceil(x.size / 1024)),
       });
       return dx;
@@ -215,7 +215,7 @@ function defineUnary(name: UnaryOpName) {
         entryPoint: "main_vec4",
         constants: { OP: code },
         uniforms: new UniformWriter().u32(x.size).f32(0).build(),
-        buffers: [x.buffer(name), y.buffer(name)],
+        buffers: [x.binding(name), y.binding(name)],
         workgroups: grid2d(Math.ceil(x.size / 1024)),
       });
       return y;
@@ -304,7 +304,7 @@ function binaryGpu(name: BinaryOpName, inputs: readonly Tensor[], attrs: BinaryA
       uniforms: new UniformWriter().u32(x.size).u32(0).f32(attrs.scalar as number).u32(0)
         .u32Array([], 8).u32Array([], 8).u32Array([], 8).build(),
       // The unused operand binds the input again (both bindings are read-only).
-      buffers: [x.buffer(name), x.buffer(name), y.buffer(name)],
+      buffers: [x.binding(name), x.binding(name), y.binding(name)],
       workgroups: grid2d(Math.ceil(x.size / 1024)),
     });
     return y;
@@ -324,7 +324,7 @@ function binaryGpu(name: BinaryOpName, inputs: readonly Tensor[], attrs: BinaryA
     entryPoint: same ? "main_vec4" : "main",
     constants: { OP: code, MODE: same ? 0 : 1 },
     uniforms: w.build(),
-    buffers: [a.buffer(name), b.buffer(name), y.buffer(name)],
+    buffers: [a.binding(name), b.binding(name), y.binding(name)],
     workgroups: grid2d(Math.ceil(y.size / (same ? 1024 : 256))),
   });
   return y;

@@ -142,9 +142,9 @@ const scatterAddOp = defineOp<TakeAttrs>({
       uniforms: gatherUniforms(a),
       // With no indices the kernel only zeroes dx and reads neither input.
       buffers: [
-        m > 0 ? dy.buffer("take_grad") : rt.dummy,
-        m > 0 ? idx.buffer("take_grad") : rt.dummy,
-        dx.buffer("take_grad"),
+        m > 0 ? dy.binding("take_grad") : rt.dummy,
+        m > 0 ? idx.binding("take_grad") : rt.dummy,
+        dx.binding("take_grad"),
       ],
       workgroups: grid2d(Math.ceil((outer * inner) / 64)),
     });
@@ -164,7 +164,7 @@ const takeOp = defineOp<TakeAttrs>({
       kernel: "gather",
       uniforms: gatherUniforms(a),
       // An empty x (axis of length 0) has no buffer: every index is invalid, none is read.
-      buffers: [x.size > 0 ? x.buffer("take") : rt.dummy, idx.buffer("take"), y.buffer("take")],
+      buffers: [x.size > 0 ? x.binding("take") : rt.dummy, idx.binding("take"), y.binding("take")],
       workgroups: grid2d(Math.ceil(y.size / 256)),
     });
     return y;

@@ -246,7 +246,7 @@ function poolForwardGpu(x: Tensor, g: PoolGeometry): Tensor {
     kernel: "pool",
     constants: { MODE: g.mode },
     uniforms: uniforms(g, y.size),
-    buffers: [x.buffer("pool"), null, y.buffer("pool")],
+    buffers: [x.binding("pool"), null, y.binding("pool")],
     workgroups: grid2d(Math.ceil(y.size / 256)),
   });
   return y;
@@ -262,9 +262,9 @@ function poolBackwardGpu(x: Tensor | null, dy: Tensor, g: PoolGeometry): Tensor 
     constants: { MODE: g.mode },
     uniforms: uniforms(g, dx.size),
     buffers: [
-      g.mode === 0 ? x!.buffer("pool backward") : rt.dummy,
-      dy.buffer("pool backward"),
-      dx.buffer("pool backward"),
+      g.mode === 0 ? x!.binding("pool backward") : rt.dummy,
+      dy.binding("pool backward"),
+      dx.binding("pool backward"),
     ],
     workgroups: grid2d(Math.ceil(dx.size / 256)),
   });

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { gpuRuntime } from "../gpu/runtime.ts";
+import { gpuRuntime, type StorageBinding } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { fmtShape, normalizeAxes } from "../tensor/shape.ts";
 import { emptyGpu, hostArray, shapeSize, Tensor } from "../tensor/tensor.ts";
@@ -142,17 +142,17 @@ export function reduceRowsGpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
   const chunkLen = Math.ceil(r.len / chunks);
   const OP = REDUCE_KINDS[r.kind];
   const FINAL = r.sqrt ? 1 : 0;
-  const xBuf = x.size > 0 ? x.buffer("reduce") : rt.dummy;
-  const x2Buf = x2 && x2.size > 0 ? x2.buffer("reduce") : xBuf;
+  const xBuf = x.size > 0 ? x.binding("reduce") : rt.dummy;
+  const x2Buf = x2 && x2.size > 0 ? x2.binding("reduce") : xBuf;
   const pass = (
-    input: GPUBuffer,
-    inputIdx: GPUBuffer,
+    input: StorageBinding,
+    inputIdx: StorageBinding,
     second: boolean,
     len: number,
     nChunks: number,
     cLen: number,
-    values: GPUBuffer,
-    indices: GPUBuffer,
+    values: StorageBinding,
+    indices: StorageBinding,
   ) => {
     rt.dispatch({
       kernel: "reduce",
@@ -164,14 +164,14 @@ export function reduceRowsGpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
     });
   };
   if (chunks === 1) {
-    const idx = isArg ? out.buffer("reduce") : rt.sink;
+    const idx = isArg ? out.binding("reduce") : rt.sink;
     if (isArg) {
       // The kernel writes values to Y and indices to YI; keep the indices.
       const vals = rt.alloc(r.rows * 4);
       pass(xBuf, xBuf, false, r.len, 1, chunkLen, vals, idx);
       rt.free(vals);
     } else {
-      pass(xBuf, xBuf, false, r.len, 1, chunkLen, out.buffer("reduce"), idx);
+      pass(xBuf, xBuf, false, r.len, 1, chunkLen, out.binding("reduce"), idx);
     }
     return out;
   }
@@ -180,11 +180,11 @@ export function reduceRowsGpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
   pass(xBuf, xBuf, false, r.len, chunks, chunkLen, partial, partialIdx ?? rt.sink);
   if (partialIdx) {
     const vals = rt.alloc(r.rows * 4);
-    pass(partial, partialIdx, true, chunks, 1, chunks, vals, out.buffer("reduce"));
+    pass(partial, partialIdx, true, chunks, 1, chunks, vals, out.binding("reduce"));
     rt.free(vals);
     rt.free(partialIdx);
   } else {
-    pass(partial, partial, true, chunks, 1, chunks, out.buffer("reduce"), rt.sink);
+    pass(partial, partial, true, chunks, 1, chunks, out.binding("reduce"), rt.sink);
   }
   rt.free(partial);
   return out;
@@ -194,8 +194,8 @@ export function reduceRowsGpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
 function reduceStridedGpu(x: Tensor, x2: Tensor | null, r: RowReduce, out: Tensor): Tensor {
   const rt = gpuRuntime();
   const isArg = r.kind === "argmax" || r.kind === "argmin";
-  const xBuf = x.size > 0 ? x.buffer("reduce") : rt.dummy;
-  const values = isArg ? rt.sink : out.buffer("reduce");
+  const xBuf = x.size > 0 ? x.binding("reduce") : rt.dummy;
+  const values = isArg ? rt.sink : out.binding("reduce");
   rt.dispatch({
     kernel: "reduce",
     entryPoint: "main_strided",
@@ -205,10 +205,10 @@ function reduceStridedGpu(x: Tensor, x2: Tensor | null, r: RowReduce, out: Tenso
       .build(),
     buffers: [
       xBuf,
-      x2 && x2.size > 0 ? x2.buffer("reduce") : xBuf,
+      x2 && x2.size > 0 ? x2.binding("reduce") : xBuf,
       null, // XI: unused by main_strided
       values,
-      isArg ? out.buffer("reduce") : rt.sink,
+      isArg ? out.binding("reduce") : rt.sink,
     ],
     workgroups: grid2d(Math.ceil(r.rows / 64)),
   });

@@ -128,7 +128,7 @@ export function stridedCopyGpu(
   gpuRuntime().dispatch({
     kernel: "strided_copy",
     uniforms: w.build(),
-    buffers: [src.buffer(op), dst.buffer(op)],
+    buffers: [src.binding(op), dst.binding(op)],
     workgroups: grid2d(Math.ceil(n / 256)),
   });
 }

@@ -98,7 +98,7 @@ const softmaxRowsOp = defineOp<RowsAttrs>({
       constants: { OP: SOFTMAX_KINDS[a.kind] },
       uniforms: new UniformWriter().u32(a.rows).u32(a.len).build(),
       // logsumexp over an empty axis (len 0) has rows but no input: bind the dummy.
-      buffers: [x.size > 0 ? x.buffer(a.kind) : rt.dummy, y.buffer(a.kind)],
+      buffers: [x.size > 0 ? x.binding(a.kind) : rt.dummy, y.binding(a.kind)],
       workgroups: grid2d(short ? Math.ceil(a.rows / 64) : a.rows),
     });
     return y;

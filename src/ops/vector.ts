@@ -72,9 +72,9 @@ const vectorOp = defineOp<VectorAttrs>({
       constants: { OP: VECTOR_KINDS[v.kind], A_ON_DEVICE: v.aOnDevice },
       uniforms: new UniformWriter().u32(y.size).f32(v.a).f32(v.b).build(),
       buffers: [
-        x ? x.buffer(v.kind) : rt.dummy,
-        coef ? coef.buffer(v.kind) : rt.dummy,
-        y.buffer(v.kind),
+        x ? x.binding(v.kind) : rt.dummy,
+        coef ? coef.binding(v.kind) : rt.dummy,
+        y.binding(v.kind),
       ],
       workgroups: grid2d(Math.ceil(y.size / 256)),
     });
@@ -141,7 +141,13 @@ export function copyInto(src: Tensor, dst: Tensor): Tensor {
     dst.host("copy").set(src.host("copy"));
   } else if (src.size > 0) {
     dst.invalidateHostMirror();
-    gpuRuntime().copy(src.buffer("copy"), 0, dst.buffer("copy"), 0, src.size * 4);
+    gpuRuntime().copy(
+      src.buffer("copy"),
+      src.byteOffset("copy"),
+      dst.buffer("copy"),
+      dst.byteOffset("copy"),
+      src.size * 4,
+    );
   }
   return dst;
 }

@@ -23,7 +23,7 @@
  * @module
  */
 
-import { gpuRuntime } from "../gpu/runtime.ts";
+import { gpuRuntime, type StorageBinding } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { emptyGpu, hostArray, Tensor } from "../tensor/tensor.ts";
 import { checkInputs, defineOp, describe, type OpDef, runOp } from "./registry.ts";
@@ -122,7 +122,7 @@ export function xentGradCpu(scores: Tensor, labels: Tensor, dy: Tensor, a: XentA
 function dispatchXent(
   direction: "forward" | "backward",
   a: XentAttrs,
-  buffers: (GPUBuffer | null)[],
+  buffers: (StorageBinding | null)[],
 ): void {
   const short = a.len <= SHORT_ROW;
   gpuRuntime().dispatch({
@@ -142,11 +142,11 @@ const xentGradOp = defineOp<XentAttrs>({
     const dx = emptyGpu([a.rows, a.len]);
     if (dx.size === 0) return dx;
     dispatchXent("backward", a, [
-      x.buffer("xent_grad"),
-      l.buffer("xent_grad"),
+      x.binding("xent_grad"),
+      l.binding("xent_grad"),
       null,
-      dy.buffer("xent_grad"),
-      dx.buffer("xent_grad"),
+      dy.binding("xent_grad"),
+      dx.binding("xent_grad"),
     ]);
     return dx;
   },
@@ -163,9 +163,9 @@ export const xentOp: OpDef<XentAttrs> = defineOp<XentAttrs>({
     // [N, 0] scores have rows but no data: bind the dummy (every label is then skipped
     // or out of range).
     dispatchXent("forward", a, [
-      x.size > 0 ? x.buffer("xent") : rt.dummy,
-      l.buffer("xent"),
-      y.buffer("xent"),
+      x.size > 0 ? x.binding("xent") : rt.dummy,
+      l.binding("xent"),
+      y.binding("xent"),
     ]);
     return y;
   },

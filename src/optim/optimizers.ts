@@ -162,7 +162,7 @@ function updateGpu(inputs: readonly Tensor[], u: UpdateAttrs): Tensor {
   if (w.size === 0) return w;
   const rt = gpuRuntime();
   const op = u.algo;
-  const gBuf = g.buffer(op);
+  const gBuf = g.binding(op);
   rt.dispatch({
     kernel: "optim",
     constants: { ALGO: ALGOS[u.algo], CLIP: u.clip },
@@ -171,11 +171,11 @@ function updateGpu(inputs: readonly Tensor[], u: UpdateAttrs): Tensor {
     // Unused bindings get spare buffers: two distinct writable ones for S1/S2 (no
     // aliasing of writable bindings), and G itself for the norm (read-only twice).
     buffers: [
-      w.buffer(op),
+      w.binding(op),
       gBuf,
-      s1 ? s1.buffer(op) : rt.sink,
-      s2 ? s2.buffer(op) : rt.dummy,
-      norm ? norm.buffer(op) : gBuf,
+      s1 ? s1.binding(op) : rt.sink,
+      s2 ? s2.binding(op) : rt.dummy,
+      norm ? norm.binding(op) : gBuf,
     ],
     workgroups: grid2d(Math.ceil(w.size / 256)),
   });

@@ -27,7 +27,15 @@ export type HostArray = Float32Array | Float64Array;
 /** Nested number arrays as returned by {@link Tensor.toArray}. */
 export type NestedArray = number | NestedArray[];
 
-/** A reference-counted GPU buffer shared by a tensor and its reshaped views. */
+/**
+ * A reference-counted GPU buffer region shared by a tensor and its reshaped views.
+ *
+ * A storage either owns a pooled buffer (offset 0) or is a *view*: a byte range of a
+ * parent storage ({@link GpuStorage.view}), which it keeps alive. Views let a model's
+ * parameters live in one flat buffer (src/nlp/flat.ts): kernels bind a view as the
+ * range `{buffer, offset, size}` ({@link GpuStorage.binding}), copies and reads honour
+ * its {@link offset}.
+ */
 export class GpuStorage {
   /** The pooled buffer (may be larger than {@link bytes}). */
   readonly buffer: GPUBuffer;
@@ -35,13 +43,62 @@ export class GpuStorage {
   readonly runtime: GpuRuntime;
   /** Bytes of the tensor data (the buffer may be larger: pool size class). */
   readonly bytes: number;
+  /** Byte offset of the data in {@link buffer} (0 unless a view). */
+  readonly offset: number;
+  /** The storage this one is a view of (null for a storage owning its buffer). */
+  readonly parent: GpuStorage | null;
   #refs = 1;
 
-  /** Takes one reference to `buffer`. */
+  /** Takes one reference to `buffer` (a storage owning it, offset 0). */
   constructor(runtime: GpuRuntime, buffer: GPUBuffer, bytes: number) {
     this.runtime = runtime;
     this.buffer = buffer;
     this.bytes = bytes;
+    this.offset = 0;
+    this.parent = null;
+  }
+
+  /**
+   * A view of `bytes` bytes at `offsetBytes` into `parent` (relative to the parent's own
+   * offset); it takes one reference to the parent, dropped when the view is released.
+   * The absolute offset must be a multiple of the adapter's
+   * `minStorageBufferOffsetAlignment` (WebGPU's rule for storage bindings).
+   */
+  static view(parent: GpuStorage, offsetBytes: number, bytes: number): GpuStorage {
+    if (parent.refs <= 0) throw new Error("GpuStorage.view: the parent storage was released");
+    if (
+      !Number.isInteger(offsetBytes) || !Number.isInteger(bytes) || offsetBytes < 0 ||
+      bytes <= 0 || offsetBytes + bytes > parent.bytes || bytes % 4 !== 0
+    ) {
+      throw new Error(
+        `GpuStorage.view: range [${offsetBytes}, ${offsetBytes + bytes}) bytes does not fit ` +
+          `a parent of ${parent.bytes} bytes (sizes must be positive multiples of 4)`,
+      );
+    }
+    const offset = parent.offset + offsetBytes;
+    const align = parent.runtime.info.limits.minStorageBufferOffsetAlignment ?? 256;
+    if (offset % align !== 0) {
+      throw new Error(
+        `GpuStorage.view: byte offset ${offset} is not a multiple of the adapter's ` +
+          `minStorageBufferOffsetAlignment ${align}`,
+      );
+    }
+    const v = new GpuStorage(parent.runtime, parent.buffer, bytes);
+    (v as { offset: number }).offset = offset;
+    (v as { parent: GpuStorage | null }).parent = parent.retain();
+    return v;
+  }
+
+  /**
+   * What a kernel binds: the buffer itself for a storage owning it (kernels may touch
+   * the pool's size-class slack, see kernels/binary.wgsl), the range
+   * `{buffer, offset, size}` for a view. A view's range is rounded up to 16 bytes (the
+   * minimum binding size of `array<vec4<f32>>` kernels) within the buffer.
+   */
+  binding(): GPUBuffer | GPUBufferBinding {
+    if (this.parent === null) return this.buffer;
+    const size = Math.min(Math.ceil(this.bytes / 16) * 16, this.buffer.size - this.offset);
+    return { buffer: this.buffer, offset: this.offset, size };
   }
 
   /** Adds an owner. */
@@ -50,9 +107,14 @@ export class GpuStorage {
     return this;
   }
 
-  /** Drops an owner; the buffer returns to the pool when the last one goes. */
+  /**
+   * Drops an owner; when the last one goes the buffer returns to the pool (a view
+   * releases its parent instead).
+   */
   release(): void {
-    if (--this.#refs === 0) this.runtime.free(this.buffer);
+    if (--this.#refs !== 0) return;
+    if (this.parent) this.parent.release();
+    else this.runtime.free(this.buffer);
   }
 
   /** Current owner count. */
@@ -174,6 +236,56 @@ export class Tensor {
     if (this.#gpu === null) throw new Error(`${op}: empty tensor has no GPU buffer`);
     this.#gpu.runtime.assertAlive();
     return this.#gpu.buffer;
+  }
+
+  /**
+   * What a kernel binds for this tensor (see {@link GpuStorage.binding}): its buffer, or
+   * the byte range of a view. Throws like {@link buffer}. @internal
+   */
+  binding(op = "binding"): GPUBuffer | GPUBufferBinding {
+    this.buffer(op);
+    return this.#gpu!.binding();
+  }
+
+  /** Byte offset of this tensor's data in {@link buffer} (0 unless a view). @internal */
+  byteOffset(op = "byteOffset"): number {
+    this.buffer(op);
+    return this.#gpu!.offset;
+  }
+
+  /**
+   * Re-points this tensor at other storage of the same dtype and size (a host array or
+   * GPU storage, of which it takes ownership), releasing the old one; object identity
+   * is kept (packParams moves Params into one flat buffer this way). @internal
+   */
+  replaceStorage(storage: HostArray | GpuStorage): void {
+    this.#assertLive("replaceStorage");
+    if (storage instanceof GpuStorage) {
+      if (this.device !== "gpu" || storage.bytes !== this.size * 4) {
+        throw new Error(
+          `replaceStorage: ${storage.bytes} bytes of GPU storage for a ${this.device} ` +
+            `tensor [${this.shape.join(",")}]`,
+        );
+      }
+      if (this.#gpu) {
+        finalizer.unregister(this);
+        this.#gpu.release();
+      }
+      this.#gpu = storage;
+      finalizer.register(this, storage, this);
+    } else {
+      if (
+        this.device !== "cpu" || storage.length !== this.size ||
+        (this.dtype === "f64") !== (storage instanceof Float64Array)
+      ) {
+        throw new Error(
+          `replaceStorage: a ${storage.constructor.name}(${storage.length}) for a ` +
+            `${this.device} ${this.dtype} tensor [${this.shape.join(",")}]`,
+        );
+      }
+      this.#host = storage;
+    }
+    this.#hostMirror = null;
   }
 
   /** The shared GPU storage (for views). @internal */
@@ -364,12 +476,16 @@ export function emptyGpu(shape: readonly number[]): Tensor {
  */
 export async function readAll(tensors: readonly Tensor[]): Promise<HostArray[]> {
   const gpuIdx: number[] = [];
-  const regions: { buffer: GPUBuffer; bytes: number }[] = [];
+  const regions: { buffer: GPUBuffer; bytes: number; offset: number }[] = [];
   tensors.forEach((t, i) => {
     if (t.disposed) throw new Error(`readAll: tensor ${i} [${t.shape.join(",")}] was disposed`);
     if (t.device === "gpu" && t.size > 0) {
       gpuIdx.push(i);
-      regions.push({ buffer: t.buffer("readAll"), bytes: t.size * 4 });
+      regions.push({
+        buffer: t.buffer("readAll"),
+        bytes: t.size * 4,
+        offset: t.byteOffset("readAll"),
+      });
     }
   });
   const out: HostArray[] = tensors.map((t) =>
