@@ -14,7 +14,8 @@
  * with a wide margin (measured: 3.4e-7; damped 1.4e-5, because a damped pair has
  * sᵀy = (1 − σ₂)·sᵀBs, so 1/(sᵀy) amplifies the f32 dot errors by 1/(1 − σ₂) = 100).
  * GPU push/apply must not wait for the device (hostSyncs delta 0) and must free their
- * temporaries (liveBytes unchanged).
+ * temporaries (liveBytes unchanged); masked-out pushes (accept = 0, junk pairs) in between
+ * must leave the operator bit-for-bit unchanged.
  */
 
 import assert from "node:assert/strict";
@@ -124,7 +125,7 @@ function push(op: QuasiNewtonOperator, s: number[], y: number[]): void {
   op.push(vec(s), vec(y));
 }
 
-Deno.test("L-BFGS forward, scaling off, mem ≥ k: equals k dense BFGS updates of I", () => {
+Deno.test("L-BFGS forward, scaling off, mem ≥ k: equals k dense BFGS updates of I", async () => {
   const rng = new dn.Rng(1);
   const n = 6;
   const A = symmetric(n, [1, 2, 3, 5, 8, 10], rng);
@@ -137,7 +138,7 @@ Deno.test("L-BFGS forward, scaling off, mem ≥ k: equals k dense BFGS updates o
     const y = matvec(A, s);
     push(op, s, y);
     pairs.push([s, y]);
-    assert.equal(op.npairs, k);
+    assert.equal(await op.acceptedPairs(), k);
     assertMat(matrixOf(op), dense(bfgs, n, pairs), `B after ${k} pushes`);
   }
 });
@@ -156,12 +157,12 @@ Deno.test("L-BFGS forward, scaling on, mem < k: newest mem pairs from B₀ = I/�
     pairs.push([s, y]);
     const gamma = vdot(s, y) / vdot(y, y);
     assertClose([await op.scalingFactor.item()], [gamma], { rtol: 1e-14, atol: 0 }, "γ");
-    assert.equal(op.npairs, Math.min(k, mem));
+    assert.equal(await op.acceptedPairs(), Math.min(k, mem));
     assertMat(matrixOf(op), dense(bfgs, n, pairs.slice(-mem), gamma), `B after ${k} pushes`);
   }
   assert.equal(op.pushes, 7);
   op.reset();
-  assert.equal(op.npairs, 0);
+  assert.equal(await op.acceptedPairs(), 0);
   assert.equal(op.pushes, 0);
   assert.equal(await op.scalingFactor.item(), 1);
   assertMat(matrixOf(op), eye(n), "B after reset");
@@ -201,51 +202,118 @@ Deno.test("inverse L-BFGS is the inverse of the forward operator on the same pai
   }
 });
 
-Deno.test("L-BFGS rejects yᵀs ≤ eps (operator unchanged), and a rejected pair takes a slot", async () => {
+Deno.test("L-BFGS rejects yᵀs ≤ eps: operator bit-for-bit unchanged, no slot used; newest mem accepted pairs kept", async () => {
   const rng = new dn.Rng(4);
   const n = 5;
   const A = symmetric(n, [1, 2, 3, 4, 5], rng);
   for (const inverse of [false, true]) {
-    const op = new LBFGSOperator(n, { mem: 4, inverse, ...F64 });
+    const mem = 4;
+    const op = new LBFGSOperator(n, { mem, inverse, ...F64 });
     const good: [number[], number[]][] = [];
-    for (let k = 0; k < 2; k++) {
+    const pushGood = () => {
       const s = randvec(n, rng);
       good.push([s, matvec(A, s)]);
-      push(op, s, good[k][1]);
-    }
+      push(op, s, good[good.length - 1][1]);
+    };
+    pushGood();
+    pushGood();
     const before = matrixOf(op);
     const gammaBefore = await op.scalingFactor.item();
-    // yᵀs < 0, yᵀs = 0, and 0 < yᵀs = 2⁻⁵⁴ < eps = 2⁻⁵²: all rejected.
+    // yᵀs < 0, yᵀs = 0, 0 < yᵀs = 2⁻⁵⁴ < eps = 2⁻⁵², and NaN: all rejected.
     const s = [1, 0, 0, 0, 0];
     push(op, s, [-1, 2, 0, 0, 0]);
     push(op, [1, 1, 0, 0, 0], [1, -1, 3, 0, 0]);
     push(op, s, [2 ** -54, 5, 0, 0, 0]);
-    assert.equal(await op.skipped.item(), 3);
-    assert.equal(op.npairs, 4, "rejected pairs occupy slots");
-    assert.equal(await op.acceptedPairs(), 1, "the oldest good pair was evicted by the 5th push");
+    push(op, s, [NaN, 5, 0, 0, 0]);
+    assert.equal(await op.skipped.item(), 4);
+    assert.equal(op.pushes, 6);
+    assert.equal(await op.acceptedPairs(), 2, "rejected pairs take no slot");
     assert.equal(await op.scalingFactor.item(), gammaBefore, "γ unchanged by rejections");
-    // While the memory had room (the first rejection), the operator was unchanged; now the
-    // oldest good pair is gone: the operator holds good[1] only.
-    const [s1, y1] = good[1];
-    const expectB = dense(bfgs, n, [good[1]], vdot(s1, y1) / vdot(y1, y1));
+    assert.deepEqual(matrixOf(op), before, "rejections leave the operator unchanged");
+    // Four more good pairs (6 accepted in all, mem = 4): the newest 4 accepted are kept,
+    // whatever rejections came between them (LinearOperators' memory).
+    pushGood();
+    push(op, s, [-1, 2, 0, 0, 0]);
+    pushGood();
+    pushGood();
+    push(op, s, [0, 0, 0, 0, 0]);
+    pushGood();
+    assert.equal(await op.acceptedPairs(), mem);
+    assert.equal(await op.skipped.item(), 6);
+    const kept = good.slice(-mem);
+    const [sl, yl] = kept[mem - 1];
+    const expectB = dense(bfgs, n, kept, vdot(sl, yl) / vdot(yl, yl));
     const now = matrixOf(op);
     if (inverse) {
       const HB = now.map((row) => expectB[0].map((_, j) => vdot(row, expectB.map((r) => r[j]))));
-      assertMat(HB, eye(n), "H·B after eviction");
+      assertMat(HB, eye(n), "H·B with the newest mem accepted pairs");
     } else {
-      assertMat(now, expectB, "B after eviction");
+      assertMat(now, expectB, "B with the newest mem accepted pairs");
     }
-    // Exactly unchanged while the memory has room.
-    const op2 = new LBFGSOperator(n, { mem: 4, inverse, ...F64 });
-    for (const [gs, gy] of good) push(op2, gs, gy);
-    push(op2, s, [-1, 2, 0, 0, 0]);
-    assert.deepEqual(matrixOf(op2), before, `rejection leaves the operator unchanged`);
-    assert.equal(await op2.acceptedPairs(), 2);
     // Threshold: yᵀs = 2⁻⁵¹ > eps is accepted.
+    const op2 = new LBFGSOperator(n, { mem, inverse, ...F64 });
     push(op2, s, [2 ** -51, 0, 0, 0, 0]);
-    assert.equal(await op2.skipped.item(), 1);
-    assert.equal(await op2.acceptedPairs(), 3);
+    assert.equal(await op2.skipped.item(), 0);
+    assert.equal(await op2.acceptedPairs(), 1);
   }
+});
+
+/** One element 0/1 flag on the operator's device (f64 CPU or f32 GPU). */
+function flag(v: 0 | 1, opts: dn.CreateOptions = F64): dn.Tensor {
+  return dn.fromArray([v], opts);
+}
+
+Deno.test("masked push: accept = 0 leaves every operator bit-for-bit unchanged, accept = 1 = plain push", async () => {
+  const rng = new dn.Rng(12);
+  const n = 6;
+  const A = symmetric(n, [1, 2, 3, 4, 6, 9], rng);
+  const makers: [string, () => QuasiNewtonOperator][] = [
+    ["L-BFGS forward", () => new LBFGSOperator(n, { mem: 3, ...F64 })],
+    ["L-BFGS inverse", () => new LBFGSOperator(n, { mem: 3, inverse: true, ...F64 })],
+    ["L-BFGS damped", () => new LBFGSOperator(n, { mem: 3, damped: true, ...F64 })],
+    ["L-SR1", () => new LSR1Operator(n, { mem: 3, ...F64 })],
+  ];
+  for (const [what, make] of makers) {
+    const masked = make();
+    const plain = make();
+    let kept = 0;
+    for (let k = 0; k < 9; k++) {
+      const s = randvec(n, rng);
+      const y = matvec(A, s);
+      const before = matrixOf(masked);
+      const skippedBefore = await masked.skipped.item();
+      // Every other push masked out, with garbage (NaN, Inf) half of the time.
+      const junk = k % 4 === 1;
+      const ys = junk ? y.map((v, i) => i === 0 ? NaN : i === 1 ? Infinity : v) : y;
+      masked.push(vec(s), vec(ys), { accept: flag(k % 2 === 0 ? 1 : 0) });
+      if (k % 2 === 0) {
+        push(plain, s, y);
+        kept++;
+        assertExact(
+          matrixOf(masked).flat(),
+          matrixOf(plain).flat(),
+          `${what}: accept = 1 equals a plain push (${k})`,
+        );
+      } else {
+        assert.deepEqual(matrixOf(masked), before, `${what}: accept = 0 changes nothing (${k})`);
+        assert.equal(await masked.skipped.item(), skippedBefore, `${what}: not counted`);
+      }
+    }
+    assert.equal(await masked.acceptedPairs(), Math.min(kept, 3), what);
+    assert.equal(masked.pushes, 9);
+    assert.equal(await masked.skipped.item(), 0, what);
+  }
+  const op = new LBFGSOperator(n, F64);
+  assert.throws(
+    () => op.push(vec(randvec(n, rng)), vec(randvec(n, rng)), { accept: vec([1, 1]) }),
+    /LBFGSOperator.push: accept \[2\] has 2 elements, expected 1/,
+  );
+  assert.throws(
+    () =>
+      op.push(vec(randvec(n, rng)), vec(randvec(n, rng)), { accept: flag(1, { dtype: "f32" }) }),
+    /LBFGSOperator.push: accept is f32 on cpu, the operator is f64 on cpu/,
+  );
+  assert.equal(op.pushes, 0);
 });
 
 /** The dense reference of a damped push: y replaced by θy + (1 − θ)Bs (Powell). */
@@ -325,10 +393,20 @@ Deno.test("L-SR1 equals dense SR1 updates of the pairs it accepts (scaling off a
     const y = op.apply(s, dn.zeros([n], F64));
     op.push(s, y);
     assert.equal(await op.skipped.item(), 1);
-    assert.equal(await op.acceptedPairs(), mem - 1);
-    // The newest mem − 1 accepted pairs remain (the rejected one took the oldest slot).
-    assertMat(matrixOf(op), dense(sr1, n, accepted.slice(-(mem - 1)), gamma), "after rejection");
-    assert.notDeepEqual(matrixOf(op), before);
+    assert.equal(await op.acceptedPairs(), mem, "the rejected pair takes no slot");
+    assert.deepEqual(matrixOf(op), before, "rejection leaves the operator unchanged");
+    // The next accepted pair evicts the oldest accepted one.
+    const s2 = randvec(n, rng);
+    push(op, s2, matvec(A, s2));
+    accepted.push([s2, matvec(A, s2)]);
+    if (scaling) {
+      gamma = vdot(s2, accepted[accepted.length - 1][1]) / vdot(matvec(A, s2), matvec(A, s2));
+    }
+    assertMat(
+      matrixOf(op),
+      dense(sr1, n, accepted.slice(-mem), gamma),
+      "after rejection, one more",
+    );
   }
 });
 
@@ -504,9 +582,20 @@ async function gpuVsCpu(
     v: vec(v, { device: "gpu" }),
     out: dn.zeros([n], { device: "gpu" }),
   }));
+  // Masked-out pushes of a junk pair (NaN/Inf in y) between the real ones: they must
+  // change nothing (the CPU reference never sees them), checked bit for bit on apply.
+  const zero = dn.zeros([1], { device: "gpu" });
+  const junkY = vec(data[0].y.map((v, i) => i === 0 ? NaN : i === 1 ? Infinity : v), {
+    device: "gpu",
+  });
+  const before = dn.zeros([n], { device: "gpu" });
+  const after = dn.zeros([n], { device: "gpu" });
   const live = dn.counters().liveBytes;
   const syncs = dn.counters().hostSyncs;
-  for (const t of gpuIn) {
+  for (const [k, t] of gpuIn.entries()) {
+    if (k === 4) g.apply(t.v, before);
+    g.push(t.s, junkY, { accept: zero });
+    if (k === 4) g.apply(t.v, after);
     g.push(t.s, t.y);
     g.apply(t.v, t.out);
   }
@@ -523,9 +612,12 @@ async function gpuVsCpu(
   }
   assert.equal(await g.skipped.item(), await c.skipped.item(), `${what}: skipped`);
   assert.equal(await g.skipped.item(), expectSkipped, `${what}: skipped count`);
+  assertExact(await after.data(), await before.data(), `${what}: a masked-out push is a no-op`);
+  assert.equal(g.pushes, 2 * steps);
   console.log(`${what}: GPU f32 vs CPU f64 worst error / max|Bv| = ${worst.toExponential(2)}`);
   g.dispose();
   for (const t of gpuIn) for (const x of Object.values(t)) x.dispose();
+  for (const t of [zero, junkY, before, after]) t.dispose();
 }
 
 Deno.test({

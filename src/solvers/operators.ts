@@ -4,19 +4,21 @@
  * (s, y) = (x₊ − x, ∇f(x₊) − ∇f(x)) that defines an approximation B of the Hessian (or
  * H ≈ B⁻¹), applied to a vector without forming a matrix.
  *
- * Everything stays on the device. Every pair is copied into the next memory slot, with a
- * device-side weight w ∈ {0, 1} that says whether it passed the update's acceptance test
- * (L-BFGS: sᵀy > eps; L-SR1: the SR1 well-definedness rule), and a rejected pair is stored
- * with weight 0 so it contributes nothing. So `push` and `apply` never wait for the device
- * (no host sync: the GPU counters' `hostSyncs` stays put), and the count of rejected pairs
- * is a one-element device tensor, `skipped`.
+ * Everything stays on the device, the slot bookkeeping included. The memory is a fixed
+ * array of `mem` slots, oldest first, the newest pair always in the last slot, each with
+ * a device-side weight w ∈ {0, 1} (0: an empty slot). A push decides on the device
+ * whether the pair is accepted (L-BFGS: sᵀy > eps; L-SR1: the SR1 well-definedness rule;
+ * and the caller's optional `accept` mask), and, only when it is, shifts every stored
+ * pair one slot toward the oldest (dropping the oldest) and writes the new pair into the
+ * last slot, all with exact masked copies (a gather: bit-for-bit, NaN-safe). A rejected
+ * or masked-out pair therefore leaves the operator bit-for-bit unchanged and consumes no
+ * slot: the operator holds exactly the newest `mem` accepted pairs, in order, as
+ * LinearOperators does. `apply` always runs over the `mem` slots (an empty slot has
+ * weight 0 and zero vectors and contributes exactly nothing). So `push` and `apply`
+ * never wait for the device (no host sync: the GPU counters' `hostSyncs` stays put),
+ * and the count of rejected pairs is a one-element device tensor, `skipped`.
  *
- * The one consequence of deciding on the device: **a rejected pair still takes a memory
- * slot**, so after a rejection the operator holds the accepted pairs among the newest
- * `mem` pushes, where LinearOperators keeps the newest `mem` accepted pairs. While fewer
- * than `mem` pairs have been pushed the two agree exactly (a rejection leaves the operator
- * unchanged). Pairs with non-finite entries are not guarded against (as in
- * LinearOperators, they poison the operator).
+ * Pairs with non-finite entries are rejected by the rules (their comparisons are false).
  *
  * Vectors are tensors of `n` elements (any shape) on the operator's device and dtype:
  * CPU f32/f64, GPU f32.
@@ -31,7 +33,8 @@ import { full, zeros } from "../tensor/create.ts";
 import { defaultDevice } from "../tensor/device.ts";
 import { keep, tidy } from "../tensor/scope.ts";
 import { fmtShape } from "../tensor/shape.ts";
-import { type DeviceName, type DType, readAll, type Tensor } from "../tensor/tensor.ts";
+import { type DeviceName, type DType, readAll, Tensor } from "../tensor/tensor.ts";
+import { selectInto } from "./stats.ts";
 
 /** Options shared by the quasi-Newton operators. */
 export interface QuasiNewtonOptions {
@@ -63,6 +66,23 @@ export interface LBFGSOptions extends QuasiNewtonOptions {
 /** Options of {@link LSR1Operator}. */
 export type LSR1Options = QuasiNewtonOptions;
 
+/** Options of a push (both operators). */
+export interface PushOptions {
+  /**
+   * A one-element 0/1 tensor on the operator's device and dtype: with 0 the push is a
+   * no-op (the operator stays bit-for-bit unchanged, no slot is consumed, `skipped` does
+   * not count it), with 1 the pair goes through the update's own rule. Lets a solver
+   * push at every step and decide on the device whether the step produced a pair.
+   */
+  accept?: Tensor;
+}
+
+/** Options of {@link LBFGSOperator.push}. */
+export interface LBFGSPushOptions extends PushOptions {
+  /** B·s for the current operator, used by Powell damping (see {@link LBFGSOperator.push}). */
+  bs?: Tensor;
+}
+
 /** What the L-BFGS and L-SR1 operators have in common. */
 export interface QuasiNewtonOperator {
   /** Length of the vectors. */
@@ -73,19 +93,17 @@ export interface QuasiNewtonOperator {
   readonly device: DeviceName;
   /** Element type of the vectors. */
   readonly dtype: DType;
-  /** Memory slots in use: min(pushes since reset, mem), rejected pairs included. */
-  readonly npairs: number;
-  /** Pairs pushed since the last reset. */
+  /** `push` calls since the last reset (accepted, rejected and masked out alike). */
   readonly pushes: number;
-  /** Pairs rejected since the last reset, as a one-element tensor on the device. */
+  /** Pairs offered (accept = 1) and rejected by the rule since the last reset (device). */
   readonly skipped: Tensor;
   /** out ← (the operator)·v; returns out (`out` must not be `v`). */
   apply(v: Tensor, out: Tensor): Tensor;
-  /** Adds the pair (s, y) (copied), or rejects it by the update's rule. */
-  push(s: Tensor, y: Tensor): void;
+  /** Adds the pair (s, y) (copied), or rejects it by the update's rule or `opts.accept`. */
+  push(s: Tensor, y: Tensor, opts?: PushOptions): void;
   /** Forgets every pair: back to the initial approximation (the identity). */
   reset(): void;
-  /** The number of accepted pairs in memory (reads the device: one host sync). */
+  /** The number of pairs in memory, ≤ mem (reads the device: one host sync). */
   acceptedPairs(): Promise<number>;
   /** Releases the operator's device memory; it cannot be used afterwards. */
   dispose(): void;
@@ -96,24 +114,30 @@ function machineEps(dtype: DType): number {
   return dtype === "f64" ? 2 ** -52 : 2 ** -23;
 }
 
-/** c·a + (1 − c)·b for a 0/1 flag c: exactly a or b when both are finite. */
+/**
+ * c·a + (1 − c)·b for a 0/1 flag c: exactly a or b when both are finite. Used only for
+ * temporaries (guarded denominators); state is written through {@link selectInto}.
+ */
 function select(c: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
   return add(mul(c, a), mul(sub(1, c), b));
 }
 
-/** The pair memory: a ring of `mem` slots with device-side weights and scaling factor. */
+/**
+ * The pair memory: `mem` slots, oldest first (slot mem − 1 holds the newest pair), with
+ * device-side weights, the scaling factor and the rejection count.
+ */
 class PairMemory {
   readonly S: Tensor[];
   readonly Y: Tensor[];
-  /** 1 when the slot's pair was accepted, 0 when rejected. */
+  /** 1 when the slot holds a pair, 0 when it is empty. */
   readonly W: Tensor[];
   /** γ and 1/γ of the newest accepted pair (1 until one is accepted or without scaling). */
   readonly gamma: Tensor;
   readonly invGamma: Tensor;
   readonly skipped: Tensor;
   readonly owned: Tensor[] = [];
-  insert = 0;
-  filled = 0;
+  /** Per-slot arrays zeroed by reset (S, Y, W and the operator's own). */
+  readonly slotArrays: Tensor[][] = [];
   pushes = 0;
   disposed = false;
 
@@ -139,8 +163,11 @@ class PairMemory {
     return t;
   }
 
+  /** `mem` persistent zero vectors: one per slot. */
   vectors(): Tensor[] {
-    return Array.from({ length: this.mem }, () => this.vector());
+    const ts = Array.from({ length: this.mem }, () => this.vector());
+    this.slotArrays.push(ts);
+    return ts;
   }
 
   /** A persistent one-element tensor holding v. */
@@ -150,44 +177,43 @@ class PairMemory {
     return t;
   }
 
+  /** `mem` persistent zero scalars: one per slot. */
   scalars(): Tensor[] {
-    return Array.from({ length: this.mem }, () => this.scalar(0));
+    const ts = Array.from({ length: this.mem }, () => this.scalar(0));
+    this.slotArrays.push(ts);
+    return ts;
   }
 
-  /** Slots in use, oldest pair first. */
-  order(): number[] {
-    const m = this.mem;
-    return Array.from({ length: this.filled }, (_, i) => (this.insert - this.filled + i + m) % m);
+  /**
+   * When w = 1: every slot array moves one slot toward the oldest (slot 0 is dropped)
+   * and its new value goes into the newest slot; when w = 0: nothing changes (exact
+   * gathers, so a NaN in a rejected value never leaks in).
+   */
+  shift(w: Tensor, entries: [Tensor[], Tensor][]): void {
+    const last = this.mem - 1;
+    for (const [T, v] of entries) {
+      for (let i = 0; i < last; i++) selectInto(w, T[i + 1], T[i], T[i]);
+      selectInto(w, v, T[last], T[last]);
+    }
   }
 
-  /** Records that the slot `insert` now holds the newest pair. */
-  commit(): void {
-    this.insert = (this.insert + 1) % this.mem;
-    this.filled = Math.min(this.filled + 1, this.mem);
-    this.pushes++;
-  }
-
-  /** skipped += 1 − w. */
-  countSkip(w: Tensor): void {
-    copyInto(add(this.skipped, sub(1, w)), this.skipped);
+  /** skipped += accept − w (offered but rejected by the rule). */
+  countSkip(accept: Tensor | null, w: Tensor): void {
+    copyInto(add(this.skipped, sub(accept ?? 1, w)), this.skipped);
   }
 
   reset(): void {
     this.check("reset");
-    // Slots are rewritten before they are read again; only the scalars need resetting.
+    for (const arr of this.slotArrays) for (const t of arr) fill(t, 0);
     fill(this.gamma, 1);
     fill(this.invGamma, 1);
     fill(this.skipped, 0);
-    this.insert = 0;
-    this.filled = 0;
     this.pushes = 0;
   }
 
   async accepted(): Promise<number> {
     this.check("acceptedPairs");
-    const slots = this.order();
-    if (slots.length === 0) return 0;
-    const ws = await readAll(slots.map((k) => this.W[k]));
+    const ws = await readAll(this.W);
     return ws.reduce((acc, w) => acc + w[0], 0);
   }
 
@@ -201,16 +227,16 @@ class PairMemory {
     if (this.disposed) throw new Error(`${this.kind}.${op}: the operator was disposed`);
   }
 
-  /** Throws unless t is a tensor of n elements on the operator's device and dtype. */
-  checkVector(op: string, name: string, t: Tensor): void {
+  /** Throws unless t is a tensor of `size` elements on the operator's device and dtype. */
+  checkTensor(op: string, name: string, t: Tensor, size: number, what: string): void {
     const where = `${this.kind}.${op}`;
     if (t === null || typeof t !== "object" || !("shape" in t)) {
       throw new Error(`${where}: ${name} is not a Tensor (got ${String(t)})`);
     }
     if (t.disposed) throw new Error(`${where}: ${name} was disposed`);
-    if (t.size !== this.n) {
+    if (t.size !== size) {
       throw new Error(
-        `${where}: ${name} ${fmtShape(t.shape)} has ${t.size} elements, expected n = ${this.n}`,
+        `${where}: ${name} ${fmtShape(t.shape)} has ${t.size} elements, expected ${what}`,
       );
     }
     if (t.device !== this.device || t.dtype !== this.dtype) {
@@ -218,6 +244,21 @@ class PairMemory {
         `${where}: ${name} is ${t.dtype} on ${t.device}, the operator is ${this.dtype} on ${this.device}`,
       );
     }
+  }
+
+  /** Throws unless t is a tensor of n elements on the operator's device and dtype. */
+  checkVector(op: string, name: string, t: Tensor): void {
+    this.checkTensor(op, name, t, this.n, `n = ${this.n}`);
+  }
+
+  /** Validates a push's s, y and `accept`; returns the accept mask (null: none). */
+  checkPush(s: Tensor, y: Tensor, accept: Tensor | undefined): Tensor | null {
+    this.check("push");
+    this.checkVector("push", "s", s);
+    this.checkVector("push", "y", y);
+    if (accept === undefined) return null;
+    this.checkTensor("push", "accept", accept, 1, "1 (a 0/1 flag)");
+    return accept;
   }
 
   checkApply(op: string, v: Tensor, out: Tensor): void {
@@ -260,7 +301,7 @@ const SIGMA3 = 10;
 
 /**
  * Limited-memory BFGS (LinearOperators.jl's `LBFGSOperator`, or `InverseLBFGSOperator`
- * with `inverse: true`).
+ * with `inverse: true`), holding the newest `mem` accepted pairs.
  *
  * Forward form: B = B₀ + Σᵢ (bᵢbᵢᵀ − aᵢaᵢᵀ) over the pairs, oldest first, with
  * bᵢ = yᵢ/√(yᵢᵀsᵢ) and aᵢ = Bᵢ₋₁sᵢ/√(sᵢᵀBᵢ₋₁sᵢ) (Nocedal & Wright, procedure 7.6):
@@ -290,9 +331,9 @@ export class LBFGSOperator implements QuasiNewtonOperator {
   /** Element type of the vectors. */
   readonly dtype: DType;
   #m: PairMemory;
-  /** −w/(sᵀy) per slot (0 for a rejected pair). */
+  /** −w/(sᵀy) per slot (0 for an empty slot). */
   #nrho: Tensor[];
-  /** Forward form only: the aᵢ and bᵢ vectors. */
+  /** Forward form only: the aᵢ (recomputed by each push) and bᵢ (shifted) vectors. */
   #A: Tensor[];
   #B: Tensor[];
   /** Forward damped form: B·s. */
@@ -315,17 +356,12 @@ export class LBFGSOperator implements QuasiNewtonOperator {
     this.#bs = this.damped && !this.inverse ? this.#m.vector() : null;
   }
 
-  /** Memory slots in use: min(pushes since reset, mem), rejected pairs included. */
-  get npairs(): number {
-    return this.#m.filled;
-  }
-
-  /** Pairs pushed since the last reset. */
+  /** `push` calls since the last reset (accepted, rejected and masked out alike). */
   get pushes(): number {
     return this.#m.pushes;
   }
 
-  /** Pairs rejected since the last reset (a one-element tensor on the device). */
+  /** Pairs offered and rejected by the rule since the last reset (one element, device). */
   get skipped(): Tensor {
     return this.#m.skipped;
   }
@@ -354,17 +390,20 @@ export class LBFGSOperator implements QuasiNewtonOperator {
   }
 
   /**
-   * Adds the pair (s, y) (both copied; the caller's tensors are not modified), rejecting
-   * it when yᵀs ≤ eps (see the class doc). With damping, `bs` is B·s for the current
-   * operator: optional for a forward operator (computed when omitted), required for an
-   * inverse one (pass −α·g, as LinearOperators' `push!(op, s, y, α, g)`: the step
-   * s = α·d solved B·d = −g). `bs` without damping is an error. No host sync.
+   * Adds the pair (s, y) (both copied; the caller's tensors are not modified) as the
+   * newest, dropping the oldest when the memory is full, or rejects it — leaving the
+   * operator bit-for-bit unchanged — when yᵀs ≤ eps (see the class doc) or when
+   * `opts.accept` is 0. With damping, `bs` is B·s for the current operator: optional
+   * for a forward operator (computed when omitted), required for an inverse one (pass
+   * −α·g, as LinearOperators' `push!(op, s, y, α, g)`: the step s = α·d solved
+   * B·d = −g). `bs` without damping is an error. The third argument may also be `bs`
+   * itself (a Tensor). No host sync.
    */
-  push(s: Tensor, y: Tensor, bs?: Tensor): void {
+  push(s: Tensor, y: Tensor, opts?: Tensor | LBFGSPushOptions): void {
     const m = this.#m;
-    m.check("push");
-    m.checkVector("push", "s", s);
-    m.checkVector("push", "y", y);
+    const o: LBFGSPushOptions = opts instanceof Tensor ? { bs: opts } : opts ?? {};
+    const accept = m.checkPush(s, y, o.accept);
+    const bs = o.bs;
     if (bs !== undefined) {
       if (!this.damped) {
         throw new Error("LBFGSOperator.push: bs is only used by a damped operator (damped: true)");
@@ -375,16 +414,14 @@ export class LBFGSOperator implements QuasiNewtonOperator {
         "LBFGSOperator.push: a damped inverse operator needs bs = B·s (pass −α·g)",
       );
     }
-    const k = m.insert;
     tidy(() => {
       let bsv: Tensor | null = null;
       if (this.damped) bsv = bs ?? this.#forward(s, this.#bs!);
-      copyInto(s, m.S[k]);
-      copyInto(y, m.Y[k]);
-      let ys = dot(m.Y[k], m.S[k]);
+      let yv = y;
+      let ys = dot(y, s).reshape(1);
       let w: Tensor;
       if (bsv) {
-        const sBs = dot(m.S[k], bsv);
+        const sBs = dot(s, bsv).reshape(1);
         // Powell: θ = σ₂sᵀBs/(sᵀBs − yᵀs) when yᵀs < (1 − σ₂)sᵀBs, else
         // θ = σ₃sᵀBs/(yᵀs − sᵀBs) when yᵀs > (1 + σ₃)sᵀBs, else θ = 1. The unused
         // branch's denominator is replaced by 1 so that nothing divides by zero.
@@ -394,29 +431,39 @@ export class LBFGSOperator implements QuasiNewtonOperator {
         const th2 = div(mul(sBs, SIGMA3), select(c2, sub(ys, sBs), 1));
         const th = add(add(mul(c1, th1), mul(c2, th2)), sub(sub(1, c1), c2));
         const omth = sub(1, th);
-        scal(th, m.Y[k]);
-        axpy(omth, bsv, m.Y[k]);
+        yv = zeros([this.n], { dtype: this.dtype, device: this.device });
+        copyInto(y, yv);
+        scal(th, yv);
+        axpy(omth, bsv, yv);
         ys = add(mul(th, ys), mul(omth, sBs));
         w = gt(ys, 0);
       } else {
         w = gt(ys, machineEps(this.dtype));
       }
+      if (accept) w = mul(w, accept);
+      m.countSkip(accept, w);
       const ysSafe = select(w, ys, 1);
-      copyInto(neg(div(w, ysSafe)), this.#nrho[k]);
-      copyInto(w, m.W[k]);
-      m.countSkip(w);
-      if (this.scaling) {
-        const yy = dot(m.Y[k], m.Y[k]);
-        const g = select(w, div(ysSafe, select(w, yy, 1)), m.gamma);
-        copyInto(g, m.gamma);
-        copyInto(div(1, g), m.invGamma);
-      }
+      const entries: [Tensor[], Tensor][] = [
+        [m.S, s.reshape(this.n)],
+        [m.Y, yv.reshape(this.n)],
+        [m.W, w],
+        [this.#nrho, neg(div(w, ysSafe))],
+      ];
       if (!this.inverse) {
-        copyInto(m.Y[k], this.#B[k]);
-        scal(div(w, sqrt(ysSafe)), this.#B[k]);
+        const b = zeros([this.n], { dtype: this.dtype, device: this.device });
+        copyInto(yv, b);
+        scal(div(w, sqrt(ysSafe)), b);
+        entries.push([this.#B, b]);
       }
+      if (this.scaling) {
+        const yy = dot(yv, yv).reshape(1);
+        const g = div(ysSafe, select(w, yy, 1));
+        selectInto(w, g, m.gamma, m.gamma);
+        selectInto(w, div(1, g), m.invGamma, m.invGamma);
+      }
+      m.shift(w, entries);
     });
-    m.commit();
+    m.pushes++;
     if (!this.inverse) tidy(() => this.#recompute());
   }
 
@@ -425,7 +472,7 @@ export class LBFGSOperator implements QuasiNewtonOperator {
     this.#m.reset();
   }
 
-  /** The number of accepted pairs in memory (one host sync). */
+  /** The number of pairs in memory (one host sync). */
   acceptedPairs(): Promise<number> {
     return this.#m.accepted();
   }
@@ -435,17 +482,18 @@ export class LBFGSOperator implements QuasiNewtonOperator {
     this.#m.dispose();
   }
 
-  /** aₖ = B₀sₖ + Σ_{l older} [(bₗᵀsₖ)bₗ − (aₗᵀsₖ)aₗ], normalised by √(sₖᵀaₖ). */
+  /**
+   * aₖ = B₀sₖ + Σ_{l older} [(bₗᵀsₖ)bₗ − (aₗᵀsₖ)aₗ], normalised by √(sₖᵀaₖ) (0 for an
+   * empty slot). Deterministic in the stored pairs, so it reproduces A exactly when a
+   * push was rejected.
+   */
   #recompute(): void {
     const m = this.#m;
-    const order = m.order();
-    for (let i = 0; i < order.length; i++) {
-      const k = order[i];
+    for (let k = 0; k < this.mem; k++) {
       const a = this.#A[k];
       copyInto(m.S[k], a);
       if (this.scaling) scal(m.invGamma, a);
-      for (let j = 0; j < i; j++) {
-        const l = order[j];
+      for (let l = 0; l < k; l++) {
         axpy(dot(this.#B[l], m.S[k]), this.#B[l], a);
         axpy(neg(dot(this.#A[l], m.S[k])), this.#A[l], a);
       }
@@ -460,7 +508,7 @@ export class LBFGSOperator implements QuasiNewtonOperator {
     tidy(() => {
       copyInto(v, out);
       if (this.scaling) scal(m.invGamma, out);
-      for (const k of m.order()) {
+      for (let k = 0; k < this.mem; k++) {
         axpy(dot(this.#B[k], v), this.#B[k], out);
         axpy(neg(dot(this.#A[k], v)), this.#A[k], out);
       }
@@ -473,17 +521,14 @@ export class LBFGSOperator implements QuasiNewtonOperator {
     const m = this.#m;
     tidy(() => {
       copyInto(v, out);
-      const order = m.order();
-      const nalpha: Tensor[] = new Array(order.length);
-      for (let i = order.length - 1; i >= 0; i--) {
-        const k = order[i];
-        nalpha[i] = mul(this.#nrho[k], dot(m.S[k], out)); // −αₖ = −ρₖsₖᵀq
-        axpy(nalpha[i], m.Y[k], out);
+      const nalpha: Tensor[] = new Array(this.mem);
+      for (let k = this.mem - 1; k >= 0; k--) {
+        nalpha[k] = mul(this.#nrho[k], dot(m.S[k], out)); // −αₖ = −ρₖsₖᵀq
+        axpy(nalpha[k], m.Y[k], out);
       }
       if (this.scaling) scal(m.gamma, out);
-      for (let i = 0; i < order.length; i++) {
-        const k = order[i];
-        const beta = sub(mul(this.#nrho[k], dot(m.Y[k], out)), nalpha[i]); // αₖ − ρₖyₖᵀq
+      for (let k = 0; k < this.mem; k++) {
+        const beta = sub(mul(this.#nrho[k], dot(m.Y[k], out)), nalpha[k]); // αₖ − ρₖyₖᵀq
         axpy(beta, m.S[k], out);
       }
     });
@@ -494,7 +539,7 @@ export class LBFGSOperator implements QuasiNewtonOperator {
  * Limited-memory SR1 (LinearOperators.jl's `LSR1Operator`), forward form only: like
  * LinearOperators, there is no inverse L-SR1 (B need not be positive definite or even
  * invertible). B = B₀ + Σᵢ aᵢaᵢᵀ/(aᵢᵀsᵢ) with aᵢ = yᵢ − Bᵢ₋₁sᵢ, oldest pair first:
- * the SR1 update of B₀ applied once per accepted pair.
+ * the SR1 update of B₀ applied once per pair, over the newest `mem` accepted pairs.
  *
  * A pair is rejected unless (LinearOperators' rule, ε = eps(dtype)) with r = y − Bs:
  * |sᵀr| ≥ ε + ε‖r‖‖s‖, and, with scaling, |sᵀy| ≥ ε‖y‖‖s‖ (and sᵀy ≠ 0) and
@@ -513,7 +558,7 @@ export class LSR1Operator implements QuasiNewtonOperator {
   readonly dtype: DType;
   #m: PairMemory;
   #A: Tensor[];
-  /** w/(aᵀs) and its negation, per slot (0 for a rejected pair). */
+  /** w/(aᵀs) and its negation, per slot (0 for an empty slot). */
   #D: Tensor[];
   #ND: Tensor[];
   #tmp: Tensor;
@@ -535,17 +580,12 @@ export class LSR1Operator implements QuasiNewtonOperator {
     this.#tmp2 = this.#m.vector();
   }
 
-  /** Memory slots in use: min(pushes since reset, mem), rejected pairs included. */
-  get npairs(): number {
-    return this.#m.filled;
-  }
-
-  /** Pairs pushed since the last reset. */
+  /** `push` calls since the last reset (accepted, rejected and masked out alike). */
   get pushes(): number {
     return this.#m.pushes;
   }
 
-  /** Pairs rejected since the last reset (a one-element tensor on the device). */
+  /** Pairs offered and rejected by the rule since the last reset (one element, device). */
   get skipped(): Tensor {
     return this.#m.skipped;
   }
@@ -561,22 +601,23 @@ export class LSR1Operator implements QuasiNewtonOperator {
     return this.#forward(v, out);
   }
 
-  /** Adds the pair (s, y) (copied), or rejects it by the SR1 rule (class doc). No host sync. */
-  push(s: Tensor, y: Tensor): void {
+  /**
+   * Adds the pair (s, y) (copied) as the newest, dropping the oldest when the memory is
+   * full, or rejects it — leaving the operator bit-for-bit unchanged — by the SR1 rule
+   * (class doc) or when `opts.accept` is 0. No host sync.
+   */
+  push(s: Tensor, y: Tensor, opts: PushOptions = {}): void {
     const m = this.#m;
-    m.check("push");
-    m.checkVector("push", "s", s);
-    m.checkVector("push", "y", y);
+    const accept = m.checkPush(s, y, opts.accept);
     const eps = machineEps(this.dtype);
-    const k = m.insert;
     tidy(() => {
       const r = this.#forward(s, this.#tmp);
       axpby(1, y, -1, r); // r = y − Bs
-      const ys = dot(y, s);
-      const sn = nrm2(s);
-      let w = ge(abs(dot(r, s)), add(mul(mul(nrm2(r), sn), eps), eps));
+      const ys = dot(y, s).reshape(1);
+      const sn = nrm2(s).reshape(1);
+      let w = ge(abs(dot(r, s).reshape(1)), add(mul(mul(nrm2(r).reshape(1), sn), eps), eps));
       if (this.scaling) {
-        const yy = dot(y, y);
+        const yy = dot(y, y).reshape(1);
         const thr = mul(mul(sqrt(yy), sn), eps);
         const curv = mul(ge(abs(ys), thr), ne(ys, 0));
         const ysSafe = select(curv, ys, 1);
@@ -584,16 +625,15 @@ export class LSR1Operator implements QuasiNewtonOperator {
         const invg = div(yySafe, ysSafe);
         copyInto(y, this.#tmp2);
         axpy(neg(invg), s, this.#tmp2); // y − s/γ₊
-        w = mul(mul(w, curv), ge(nrm2(this.#tmp2), thr));
-        copyInto(select(w, div(ysSafe, yySafe), m.gamma), m.gamma);
-        copyInto(select(w, invg, m.invGamma), m.invGamma);
-      }
-      copyInto(s, m.S[k]);
-      copyInto(y, m.Y[k]);
-      copyInto(w, m.W[k]);
-      m.countSkip(w);
+        w = mul(mul(w, curv), ge(nrm2(this.#tmp2).reshape(1), thr));
+        if (accept) w = mul(w, accept);
+        selectInto(w, div(ysSafe, yySafe), m.gamma, m.gamma);
+        selectInto(w, invg, m.invGamma, m.invGamma);
+      } else if (accept) w = mul(w, accept);
+      m.countSkip(accept, w);
+      m.shift(w, [[m.S, s.reshape(this.n)], [m.Y, y.reshape(this.n)], [m.W, w]]);
     });
-    m.commit();
+    m.pushes++;
     tidy(() => this.#recompute());
   }
 
@@ -602,7 +642,7 @@ export class LSR1Operator implements QuasiNewtonOperator {
     this.#m.reset();
   }
 
-  /** The number of accepted pairs in memory (one host sync). */
+  /** The number of pairs in memory (one host sync). */
   acceptedPairs(): Promise<number> {
     return this.#m.accepted();
   }
@@ -615,18 +655,15 @@ export class LSR1Operator implements QuasiNewtonOperator {
   /** aₖ = yₖ − B₀sₖ − Σ_{l older} (aₗᵀsₖ)/(aₗᵀsₗ)·aₗ; dₖ = wₖ/(aₖᵀsₖ). */
   #recompute(): void {
     const m = this.#m;
-    const order = m.order();
     const nInvGamma = this.scaling ? neg(m.invGamma) : -1;
-    for (let i = 0; i < order.length; i++) {
-      const k = order[i];
+    for (let k = 0; k < this.mem; k++) {
       const a = this.#A[k];
       copyInto(m.Y[k], a);
       axpy(nInvGamma, m.S[k], a);
-      for (let j = 0; j < i; j++) {
-        const l = order[j];
+      for (let l = 0; l < k; l++) {
         axpy(mul(dot(this.#A[l], m.S[k]), this.#ND[l]), this.#A[l], a);
       }
-      const as = dot(a, m.S[k]);
+      const as = dot(a, m.S[k]).reshape(1);
       const wk = mul(m.W[k], ne(as, 0)); // a pair with aᵀs = 0 (after γ changed) drops out
       const d = div(wk, select(wk, as, 1));
       copyInto(d, this.#D[k]);
@@ -640,7 +677,7 @@ export class LSR1Operator implements QuasiNewtonOperator {
     tidy(() => {
       copyInto(v, out);
       if (this.scaling) scal(m.invGamma, out);
-      for (const k of m.order()) {
+      for (let k = 0; k < this.mem; k++) {
         axpy(mul(dot(this.#A[k], v), this.#D[k]), this.#A[k], out);
       }
     });

@@ -1,0 +1,44 @@
+/**
+ * Solvers for min f(x) on a {@link SmoothNLP} (JSOSolvers.jl's role): `R2`, `lbfgs`,
+ * `adam` and `trunk` (trunk-lsr1), their `ExecutionStats` and JSO statuses, and the
+ * limited-memory quasi-Newton operators and models they build on.
+ *
+ * @module
+ */
+
+export type { SmoothNLP } from "../nlp/nlp.ts";
+export {
+  type CheckResult,
+  type DeviceLoop,
+  epsOf,
+  ExecutionStats,
+  type SolverCallback,
+  type SolverOptions,
+  type SolverSpecific,
+  type SolverState,
+  type SolverStatus,
+  type StatsCounters,
+  STATUSES,
+} from "./stats.ts";
+export { R2, type R2Options, type R2State } from "./r2.ts";
+export { lbfgs, type LBFGSSolverOptions, type LBFGSState } from "./lbfgs.ts";
+export { adam, type AdamSolverOptions, type AdamState } from "./adam.ts";
+export { trunk, type TrunkOptions, type TrunkState } from "./trunk.ts";
+export {
+  LBFGSOperator,
+  type LBFGSOptions,
+  type LBFGSPushOptions,
+  LSR1Operator,
+  type LSR1Options,
+  type PushOptions,
+  type QuasiNewtonOperator,
+  type QuasiNewtonOptions,
+} from "./operators.ts";
+export {
+  LBFGSModel,
+  type LBFGSModelOptions,
+  LSR1Model,
+  type LSR1ModelOptions,
+  type QuasiNewtonModel,
+  type QuasiNewtonNLP,
+} from "./qn_models.ts";
