@@ -16,6 +16,7 @@ import {
   DATASET_NAMES,
   evaluateCheckpoint,
   OPTIMIZER_NAMES,
+  SOLVER_NAMES,
   trainClassifier,
 } from "./src/app/classify.ts";
 import { gpuRuntime } from "./src/gpu/runtime.ts";
@@ -63,6 +64,8 @@ training accuracy, test accuracy, seconds).
   --model NAME       ${MODEL_NAMES.join("|")} (default lenet)
   --dataset NAME     ${DATASET_NAMES.join("|")} (default mnist)
   --optimizer NAME   ${OPTIMIZER_NAMES.join("|")} (default adam)
+  --solver NAME      ${SOLVER_NAMES.join("|")}: train the network as an NLP model with
+                     this solver instead (minibatch rotated every step)
   --lr X             learning rate (default: the optimizer's Knet default)
   --epochs N         epochs to reach, counting resumed ones (default 10)
   --batch N          minibatch size (default 100)
@@ -99,6 +102,7 @@ async function train(args: string[]): Promise<number> {
       model: { type: "string" },
       dataset: { type: "string" },
       optimizer: { type: "string" },
+      solver: { type: "string" },
       lr: { type: "string" },
       epochs: { type: "string" },
       batch: { type: "string" },
@@ -121,6 +125,7 @@ async function train(args: string[]): Promise<number> {
     model: values.model ?? "lenet",
     dataset: values.dataset,
     optimizer: values.optimizer,
+    solver: values.solver,
     lr: num("lr", values.lr),
     epochs: num("epochs", values.epochs),
     batch: num("batch", values.batch),

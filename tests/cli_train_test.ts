@@ -86,6 +86,29 @@ Deno.test({
 });
 
 Deno.test({
+  name: "train --solver: R2 and the Adam solver on the NLP model, a few host syncs per epoch",
+  ignore: !data,
+  ...GPU_TEST,
+  fn: async () => {
+    const device = (await haveGpu()) ? await init() : await init({ device: "cpu" });
+    for (const solver of ["r2", "adam"]) {
+      const reports = await trainClassifier({ ...small, model: "mlp", solver, epochs: 2 });
+      assert.deepEqual(reports.map((r) => r.epoch), [1, 2], solver);
+      assert.ok(reports[1].testAccuracy > 0.8, `${solver}: ${reports[1].testAccuracy}`);
+      if (device === "gpu") {
+        // 30 steps per epoch: a stopping check every 10 steps (3), the epoch callback's
+        // check coincides with the last one, then the test and train accuracy (2).
+        for (const r of reports) assert.ok(r.hostSyncs <= 6, `${solver}: ${r.hostSyncs} syncs`);
+      }
+    }
+    await assert.rejects(
+      trainClassifier({ ...small, model: "mlp", solver: "bfgs" }),
+      /unknown solver 'bfgs' \(expected one of: r2, lbfgs, adam, trunk-lsr1\)/,
+    );
+  },
+});
+
+Deno.test({
   name: "cli train/eval: one-line errors and a non-zero exit code for bad input",
   ignore: !data,
   fn: async () => {

@@ -27,6 +27,13 @@ import { defaultDevice } from "../tensor/device.ts";
 import { globalRng, seed as seedGlobal } from "../tensor/random.ts";
 import { readAll, type Tensor } from "../tensor/tensor.ts";
 import { minimize } from "../train/minimize.ts";
+import { NeuralNLPModel } from "../nlp/neural.ts";
+import type { SmoothNLP } from "../nlp/nlp.ts";
+import { adam as adamSolver } from "../solvers/adam.ts";
+import { lbfgs } from "../solvers/lbfgs.ts";
+import { R2 } from "../solvers/r2.ts";
+import type { ExecutionStats, SolverState } from "../solvers/stats.ts";
+import { trunk } from "../solvers/trunk.ts";
 import { progress } from "../train/progress.ts";
 
 /** The datasets the job knows. */
@@ -43,8 +50,17 @@ export const OPTIMIZER_NAMES = [
   "adam",
 ] as const;
 
+/** The solvers `--solver` accepts (the network trained as an NLP model, issue 6). */
+export const SOLVER_NAMES = ["r2", "lbfgs", "adam", "trunk-lsr1"] as const;
+
 /** What to train. */
 export interface TrainConfig {
+  /**
+   * Train with a solver on the network wrapped as a NeuralNLPModel instead of the
+   * minibatch loop: one of {@link SOLVER_NAMES}. The minibatch rotates after every
+   * solver step (KnetNLPModels' usage); `optimizer` does not apply then.
+   */
+  solver?: string;
   /** One of softmax, mlp, lenet. */
   model: string;
   /** mnist or fashion (default mnist). */
@@ -185,6 +201,12 @@ export async function trainClassifier(cfg: TrainConfig): Promise<EpochReport[]> 
       }
     }
   }
+  if (cfg.solver !== undefined) {
+    choose("solver", cfg.solver, SOLVER_NAMES);
+    if (cfg.resume !== undefined || cfg.save !== undefined) {
+      throw new Error("--save/--resume apply to the minibatch loop, not to --solver runs");
+    }
+  }
   const optimizer = makeOptimizer(optName, cfg.lr);
   const data = await loadDataset(dataset, cfg.dataDir);
   const xtrn = firstRows(data.xtrn, cfg.limit);
@@ -199,6 +221,15 @@ export async function trainClassifier(cfg: TrainConfig): Promise<EpochReport[]> 
     await loadCheckpoint(cfg.resume!, net);
     globalRng.setState(state.rng);
     done = state.epoch;
+  }
+  if (cfg.solver !== undefined) {
+    return await solveClassifier(net, cfg.solver, [xtrn, ytrn], [xtst, ytst], {
+      epochs,
+      batch,
+      seed,
+      lr: cfg.lr,
+      log: cfg.log,
+    });
   }
   const dtst = minibatch(xtst, ytst, batch, { partial: true });
   const correct = zeros([1]);
@@ -313,4 +344,74 @@ export async function evaluateCheckpoint(
   const testAccuracy = await accuracy(net, dtst);
   const testLoss = await nll(net, dtst);
   return { model: state.model, dataset: state.dataset, epoch: state.epoch, testAccuracy, testLoss };
+}
+
+/**
+ * Trains `net` by a solver on the network wrapped as an NLP model (KnetNLPModels +
+ * JSOSolvers): the minibatch moves on after every solver step (`onStep`, no host sync);
+ * the callback runs once per epoch (every `nbatches` steps), measures the accuracies at
+ * the solver's iterate and stops the solver with status "user" after `epochs` epochs.
+ * The reported loss is the objective on the epoch's last minibatch.
+ */
+async function solveClassifier(
+  net: Chain,
+  solver: string,
+  train: readonly [Tensor, Tensor],
+  test: readonly [Tensor, Tensor],
+  o: { epochs: number; batch: number; seed: number; lr?: number; log?: (l: string) => void },
+): Promise<EpochReport[]> {
+  const nlp = new NeuralNLPModel(net, { train, test, batchSize: o.batch, seed: o.seed });
+  const reports: EpochReport[] = [];
+  let epochsDone = 0;
+  let t0 = performance.now();
+  let c0 = counters();
+  const common = {
+    maxTime: Infinity,
+    maxIter: -1,
+    callbackEvery: nlp.nbatches,
+    onStep: (m: SmoothNLP) => {
+      if ((m as NeuralNLPModel).nextMinibatch()) epochsDone++;
+    },
+    callback: async (_m: SmoothNLP, state: SolverState, stats: ExecutionStats) => {
+      if (epochsDone === reports.length) return; // iteration 0, or not at an epoch's end
+      nlp.setVars(state.x);
+      const testAccuracy = await nlp.accuracy({ split: "test" });
+      const trainAccuracy = await nlp.accuracy({ split: "train" });
+      const c1 = counters();
+      const report: EpochReport = {
+        epoch: epochsDone,
+        loss: stats.objective,
+        trainAccuracy,
+        testAccuracy,
+        seconds: (performance.now() - t0) / 1000,
+        hostSyncs: c1.hostSyncs - c0.hostSyncs,
+        dispatches: c1.dispatches - c0.dispatches,
+      };
+      reports.push(report);
+      o.log?.(formatEpoch(report));
+      t0 = performance.now();
+      c0 = c1;
+      if (epochsDone >= o.epochs) stats.status = "user";
+    },
+  };
+  try {
+    const lr = o.lr === undefined ? {} : { lr: o.lr };
+    const stats = solver === "r2"
+      ? await R2(nlp, common)
+      : solver === "lbfgs"
+      ? await lbfgs(nlp, common)
+      : solver === "adam"
+      ? await adamSolver(nlp, { ...common, ...lr })
+      : await trunk(nlp, common);
+    if (stats.solution !== null) {
+      nlp.setVars(stats.solution);
+      stats.solution.dispose();
+    }
+    if (stats.status !== "user") {
+      throw new Error(`${solver} stopped early with status ${stats.status}: ${stats.message}`);
+    }
+  } finally {
+    nlp.dispose();
+  }
+  return reports;
 }
