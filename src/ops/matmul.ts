@@ -33,6 +33,17 @@ export const GEMM_SKINNY = 16;
  */
 export const GEMM_K_SLICE = 8192;
 
+/**
+ * Whether the one-thread-per-output kernel beats the 128×128-tile kernel for an M×N
+ * output: when C is skinny (see {@link GEMM_SKINNY}) or when under a tenth of the tiles'
+ * area holds real outputs (e.g. LeNet's per-image filter gradients, 20×25: 3%).
+ */
+function preferNaive(M: number, N: number): boolean {
+  const used = (M / (Math.ceil(M / GEMM_TILE_M) * GEMM_TILE_M)) *
+    (N / (Math.ceil(N / GEMM_TILE_N) * GEMM_TILE_N));
+  return Math.min(M, N) <= GEMM_SKINNY || used < 0.1;
+}
+
 /** A fully resolved (batched) GEMM problem. */
 export interface GemmAttrs {
   M: number;
@@ -101,7 +112,7 @@ export function gemmGpu(inputs: readonly Tensor[], g: GemmAttrs): Tensor {
       y.size * 4,
     );
   }
-  const kernel = g.kernel ?? (Math.min(g.M, g.N) <= GEMM_SKINNY ? "gemm_naive" : "gemm");
+  const kernel = g.kernel ?? (preferNaive(g.M, g.N) ? "gemm_naive" : "gemm");
   const naive = kernel === "gemm_naive";
   const tm = naive ? 16 : GEMM_TILE_M;
   const tn = naive ? 16 : GEMM_TILE_N;
