@@ -50,11 +50,16 @@ export function baselineBinary(name: BinaryOpName, a: Tensor, b: Tensor): Tensor
 export function baselineRowSum(x: Tensor): Tensor {
   const [rows, len] = x.shape;
   const y = emptyGpu([rows]);
-  gpuRuntime().dispatch({
-    kernel: "reduce_naive",
-    uniforms: new UniformWriter().u32(rows).u32(len).build(),
-    buffers: [x.buffer(), y.buffer()],
-    workgroups: grid2d(Math.ceil(rows / 64)),
-  });
+  // Column slices of 16 384: llvmpipe silently stops one invocation's loops after about
+  // 65 535 iterations (see kernels/reduce_naive.wgsl).
+  for (let j0 = 0; j0 < Math.max(len, 1); j0 += 16384) {
+    gpuRuntime().dispatch({
+      kernel: "reduce_naive",
+      uniforms: new UniformWriter().u32(rows).u32(len).u32(j0).u32(Math.min(len, j0 + 16384))
+        .build(),
+      buffers: [x.binding(), y.binding()],
+      workgroups: grid2d(Math.ceil(rows / 64)),
+    });
+  }
   return y;
 }

@@ -35,7 +35,7 @@ interface Row {
   dispatches: number;
 }
 
-async function timed(name: string, run: () => Promise<void>): Promise<Row> {
+async function timed(name: string, run: () => void | Promise<void>): Promise<Row> {
   await settle();
   const c0 = dn.counters();
   const t0 = performance.now();
@@ -58,7 +58,7 @@ const rows: Row[] = [];
   const data = dn.minibatch(x, y, 100);
   dn.drain(dn.limit(dn.adam((a, b) => lenet.loss(a, b), data), 2));
   rows.push(
-    await timed("adam(f, data) training loop", async () => {
+    await timed("adam(f, data) training loop", () => {
       dn.drain(dn.limit(dn.adam((a, b) => lenet.loss(a, b), data), steps));
     }),
   );

@@ -10,13 +10,17 @@
 // An index that is not an integer in [0, n) (negative, too large, fractional, NaN) reads
 // as 0 in `main` and contributes nothing in `scatter_add`: no access is ever out of bounds.
 // WGSL has no float atomics, so `scatter_add` gives each invocation one (o, i) column of
-// Y: it zeroes the column, then walks all m indices in order. No two invocations write
-// the same element, and the sum order is the CPU twin's, so results are reproducible
-// (and bitwise equal to the CPU f32 twin).
+// Y and walks the indices j in [p.jBegin, p.jEnd) in order, adding onto Y (which the
+// driver zeroes first). No two invocations write the same element, and the sum order is
+// the CPU twin's, so results are reproducible (and bitwise equal to the CPU f32 twin).
+// Trip count: jEnd - jBegin loop iterations per invocation. llvmpipe caps the loop
+// iterations of one invocation (about 65 535, all loops together) and silently cuts the
+// loop short beyond, so src/ops/indexing.ts covers the m indices in slices, one dispatch
+// each (an Embedding's gradient with more than 65 535 indices needs several).
 // dispatch: main: 2-D grid of 256-wide workgroups covering outer*m*inner elements;
 //           scatter_add: 2-D grid of 64-wide workgroups covering outer*inner columns.
 
-struct Params { outer: u32, n: u32, m: u32, inner: u32 }
+struct Params { outer: u32, n: u32, m: u32, inner: u32, jBegin: u32, jEnd: u32, _p0: u32, _p1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
@@ -54,10 +58,7 @@ fn scatter_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   let o = c / p.inner;
   let yBase = o * p.n * p.inner + i;
   let xBase = o * p.m * p.inner + i;
-  for (var k = 0u; k < p.n; k++) {
-    Y[yBase + k * p.inner] = 0.0;
-  }
-  for (var j = 0u; j < p.m; j++) {
+  for (var j = p.jBegin; j < p.jEnd; j++) {
     let k = IDX[j];
     if (valid(k)) {
       let at = yBase + u32(k) * p.inner;

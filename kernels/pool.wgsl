@@ -8,22 +8,34 @@
 //   Results (and gradients) are multiplied by p.scale (Knet's alpha).
 // Entry points, one output element per invocation, 2-D grid of 256-wide workgroups:
 //   main:     Y[plane, oy, ox] from X                      (p.total = planes*OH*OW)
+//             With ARG (MODE 0 only) it also writes the window's first maximum, as a
+//             flat offset within the plane, to AI (the backward pass's argmax table).
 //   backward: DX[plane, iy, ix] = sum over the windows holding (iy, ix) of their share of
 //             DY; a gather, so it is deterministic and needs no atomics (p.total =
-//             planes*H*W). MODE 0 recomputes each window's argmax from X.
+//             planes*H*W). MODE 0 compares each window's argmax from AI with (iy, ix).
+// Slicing: llvmpipe caps the loop iterations of one invocation (about 65 535, all loops
+// together) and silently cuts the loops short beyond. So each dispatch covers the rows
+// [p.rBegin, p.rEnd) of p.rTotal: `main` the rows of the (clipped) window, kw + 1
+// iterations each; `backward` the rows of windows holding the element, ceil(kw/sw) + 1
+// iterations each. src/ops/pool.ts picks the slices. A slice after the first resumes from
+// the partial result in Y (and AI); the scale (and an average's divisor) applies in the
+// slice that ends at p.rTotal. Results equal the unsliced ones bit for bit.
 
 override MODE: u32 = 0u;
+override ARG: bool = false;
 
 struct Params {
   total: u32, h: u32, w: u32, oh: u32,
   ow: u32, kh: u32, kw: u32, sh: u32,
   sw: u32, ph: u32, pw: u32, scale: f32,
+  rBegin: u32, rEnd: u32, rTotal: u32, _p0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> DY: array<f32>;
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> AI: array<u32>;
 
 fn index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
   return (wid.y * nwg.x + wid.x) * 256u + lid;
@@ -33,27 +45,6 @@ fn index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
 fn clip(o: u32, s: u32, pad: u32, k: u32, n: u32) -> vec2<i32> {
   let start = i32(o * s) - i32(pad);
   return vec2<i32>(max(start, 0), min(start + i32(k), i32(n)));
-}
-
-// Flat offset within the plane of window (oy, ox)'s first maximum.
-fn argmax(base: u32, oy: u32, ox: u32) -> u32 {
-  let ry = clip(oy, p.sh, p.ph, p.kh, p.h);
-  let rx = clip(ox, p.sw, p.pw, p.kw, p.w);
-  var best = -3.4028234663852886e38;
-  var at = u32(ry.x) * p.w + u32(rx.x);
-  var first = true;
-  for (var y = ry.x; y < ry.y; y++) {
-    for (var x = rx.x; x < rx.y; x++) {
-      let j = u32(y) * p.w + u32(x);
-      let v = X[base + j];
-      if (first || v > best) {
-        best = v;
-        at = j;
-        first = false;
-      }
-    }
-  }
-  return at;
 }
 
 @compute @workgroup_size(256)
@@ -69,21 +60,47 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let base = plane * p.h * p.w;
   let ry = clip(oy, p.sh, p.ph, p.kh, p.h);
   let rx = clip(ox, p.sw, p.pw, p.kw, p.w);
+  let y1 = min(ry.y, ry.x + i32(p.rEnd));
+  let resume = p.rBegin > 0u;
   var out: f32;
   if (MODE == 0u) {
-    out = X[base + argmax(base, oy, ox)];
+    // The first maximum in row-major window order (padded cells never count).
+    var best = -3.4028234663852886e38;
+    var at = u32(ry.x) * p.w + u32(rx.x);
+    var first = !resume;
+    if (resume) {
+      best = Y[i];
+      if (ARG) { at = AI[i]; }
+    }
+    for (var y = ry.x + i32(p.rBegin); y < y1; y++) {
+      for (var x = rx.x; x < rx.y; x++) {
+        let j = u32(y) * p.w + u32(x);
+        let v = X[base + j];
+        if (first || v > best) {
+          best = v;
+          at = j;
+          first = false;
+        }
+      }
+    }
+    if (ARG) { AI[i] = at; }
+    out = best;
   } else {
     var s = 0.0;
-    for (var y = ry.x; y < ry.y; y++) {
+    if (resume) { s = Y[i]; }
+    for (var y = ry.x + i32(p.rBegin); y < y1; y++) {
       for (var x = rx.x; x < rx.y; x++) {
         s += X[base + u32(y) * p.w + u32(x)];
       }
     }
-    var count = f32(p.kh * p.kw);
-    if (MODE == 2u) { count = f32((ry.y - ry.x) * (rx.y - rx.x)); }
-    out = s / count;
+    out = s;
+    if (p.rEnd >= p.rTotal) {
+      var count = f32(p.kh * p.kw);
+      if (MODE == 2u) { count = f32((ry.y - ry.x) * (rx.y - rx.x)); }
+      out = s / count;
+    }
   }
-  Y[i] = p.scale * out;
+  Y[i] = select(out, p.scale * out, p.rEnd >= p.rTotal);
 }
 
 // Windows o along a dim that hold input index t: o*s - pad <= t < o*s - pad + k.
@@ -105,16 +122,18 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let j = i - plane * per;
   let iy = j / p.w;
   let ix = j - iy * p.w;
-  let base = plane * per;
   let obase = plane * p.oh * p.ow;
   let wy = windows(iy, p.sh, p.ph, p.kh, p.oh);
   let wx = windows(ix, p.sw, p.pw, p.kw, p.ow);
   var acc = 0.0;
-  for (var oy = wy.x; oy < wy.y; oy++) {
+  if (p.rBegin > 0u) { acc = Y[i]; }
+  let oy1 = min(wy.y, wy.x + p.rEnd);
+  for (var oy = wy.x + p.rBegin; oy < oy1; oy++) {
     for (var ox = wx.x; ox < wx.y; ox++) {
-      let g = DY[obase + oy * p.ow + ox];
+      let o = obase + oy * p.ow + ox;
+      let g = DY[o];
       if (MODE == 0u) {
-        if (argmax(base, oy, ox) == j) { acc += g; }
+        if (AI[o] == j) { acc += g; }
       } else if (MODE == 1u) {
         acc += g / f32(p.kh * p.kw);
       } else {
@@ -124,5 +143,5 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
       }
     }
   }
-  Y[i] = p.scale * acc;
+  Y[i] = select(acc, p.scale * acc, p.rEnd >= p.rTotal);
 }

@@ -16,9 +16,20 @@
 // [outer, len, inner], one invocation per output (outer*inner of them) looping over len,
 // so neighbouring invocations read neighbouring addresses (no permute needed).
 // With inner = 1 it is the one-invocation-per-row path for many short rows.
+// It covers j in [p.jBegin, p.jEnd) of the reduced axis per dispatch: llvmpipe caps the
+// loop iterations of one shader invocation (about 65 535, all loops together) and silently
+// cuts the loop short beyond, so src/ops/reduce.ts slices long axes over several
+// dispatches. A slice after the first resumes from the partial result in Y (for arg ops
+// the value in Y and the index in YI, -1 for none yet); FINAL and scale apply only in
+// the slice that ends at p.len. The order of operations is the unsliced one.
 // dispatch: ceil(rows / 64) workgroups as a 2-D grid, rows = outer*inner.
+// Trip counts per invocation (loop iterations, the thing llvmpipe caps): `main`
+// ceil(chunkLen / 64) + 64; `main_strided` jEnd - jBegin.
 
-struct Params { rows: u32, len: u32, chunks: u32, chunkLen: u32, scale: f32, inner: u32, _p1: u32, _p2: u32 }
+struct Params {
+  rows: u32, len: u32, chunks: u32, chunkLen: u32,
+  scale: f32, inner: u32, jBegin: u32, jEnd: u32,
+}
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
@@ -148,7 +159,11 @@ fn main_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   let isArg = OP == 4u || OP == 5u;
   var acc = identity();
   var ai = 0xffffffffu;
-  for (var j = 0u; j < p.len; j++) {
+  if (p.jBegin > 0u) {
+    acc = Y[g];
+    if (isArg && YI[g] >= 0.0) { ai = u32(YI[g]); }
+  }
+  for (var j = p.jBegin; j < p.jEnd; j++) {
     let v = mapped(base + j * p.inner);
     if (isArg) {
       if (better(v, j, acc, ai)) { acc = v; ai = j; }
@@ -156,7 +171,11 @@ fn main_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
       acc = combine(acc, v);
     }
   }
-  if (isArg) {
+  if (p.jEnd < p.len) {
+    // A partial result for the next slice.
+    Y[g] = acc;
+    if (isArg) { YI[g] = select(f32(ai), -1.0, ai == 0xffffffffu); }
+  } else if (isArg) {
     YI[g] = select(f32(ai), 0.0, ai == 0xffffffffu);
   } else {
     if (FINAL == 1u) { acc = sqrt(acc); }

@@ -18,9 +18,20 @@
 //       dispatch: rows workgroups as a 2-D grid (see grid2d).
 //   forward_rows, backward_rows: one invocation per row (short rows, many of them).
 //       dispatch: ceil(rows / 64) workgroups as a 2-D grid.
-// Bindings: 1 X, 2 L, then forward 3 Y; backward 4 DY, 5 DX.
+//   stats_max, stats_sum, loss_rows, backward_slice: rows longer than the driver's slice
+//       (src/ops/xent.ts XENT_SLICE). One 64-thread workgroup per row covers the columns
+//       [p.jBegin, p.jEnd) per dispatch: stats_max over all slices, then stats_sum over all
+//       slices accumulate (m, s, o) in ST[4 row ..]; then loss_rows (one invocation per
+//       row) writes Y, or backward_slice per slice writes DX. The same formulas; only the
+//       partial sums of s and o are added slice by slice.
+// Trip counts (loop iterations per invocation): forward ceil(len/64)*2 + 128, backward
+// ceil(len/64)*3 + 128, the *_rows entry points 2*len (+ len backward), the sliced ones
+// ceil((jEnd - jBegin)/64) + 64. llvmpipe caps the loop iterations of one invocation
+// (about 65 535, all loops together) and silently cuts the loops short beyond: the
+// driver keeps long rows (len > 2^18) on the sliced entry points.
+// Bindings: 1 X, 2 L, then forward 3 Y; backward 4 DY, 5 DX; sliced 6 ST.
 
-struct Params { rows: u32, len: u32, nanBits: u32, _p1: u32 }
+struct Params { rows: u32, len: u32, nanBits: u32, jBegin: u32, jEnd: u32, _p0: u32, _p1: u32, _p2: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
@@ -28,6 +39,7 @@ struct Params { rows: u32, len: u32, nanBits: u32, _p1: u32 }
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(4) var<storage, read> DY: array<f32>;
 @group(0) @binding(5) var<storage, read_write> DX: array<f32>;
+@group(0) @binding(6) var<storage, read_write> ST: array<f32>;
 
 const WG: u32 = 64u;
 const SKIP: i32 = -1;
@@ -170,4 +182,80 @@ fn backward_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   let c = classOf(row);
   let st = rowStatsSerial(base, c);
   for (var j = 0u; j < p.len; j++) { gradAt(row, base, j, c, st); }
+}
+
+// The stats of a long row accumulated in ST.
+fn storedStats(row: u32) -> vec3<f32> {
+  return vec3<f32>(ST[4u * row], ST[4u * row + 1u], ST[4u * row + 2u]);
+}
+
+@compute @workgroup_size(64)
+fn stats_max(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+  let row = wid.y * nwg.x + wid.x;
+  if (row >= p.rows) { return; }
+  let base = row * p.len;
+  var m = negInf();
+  for (var j = p.jBegin + lid; j < p.jEnd; j += WG) { m = max(m, X[base + j]); }
+  shm[lid] = m;
+  workgroupBarrier();
+  if (lid == 0u) {
+    var r = shm[0];
+    for (var k = 1u; k < WG; k++) { r = max(r, shm[k]); }
+    if (p.jBegin > 0u) { r = max(ST[4u * row], r); }
+    ST[4u * row] = r;
+  }
+}
+
+@compute @workgroup_size(64)
+fn stats_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+  let row = wid.y * nwg.x + wid.x;
+  if (row >= p.rows) { return; }
+  let base = row * p.len;
+  let c = classOf(row);
+  let m = ST[4u * row];
+  var acc = 0.0;
+  var other = 0.0;
+  for (var j = p.jBegin + lid; j < p.jEnd; j += WG) {
+    let e = exp(X[base + j] - m);
+    acc += e;
+    if (i32(j) != c) { other += e; }
+  }
+  shs[lid] = acc;
+  sho[lid] = other;
+  workgroupBarrier();
+  if (lid == 0u) {
+    var s = 0.0;
+    var o = 0.0;
+    for (var k = 0u; k < WG; k++) {
+      s += shs[k];
+      o += sho[k];
+    }
+    if (p.jBegin > 0u) {
+      s = ST[4u * row + 1u] + s;
+      o = ST[4u * row + 2u] + o;
+    }
+    ST[4u * row + 1u] = s;
+    ST[4u * row + 2u] = o;
+  }
+}
+
+@compute @workgroup_size(64)
+fn loss_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.y * nwg.x + wid.x) * WG + lid;
+  if (row >= p.rows) { return; }
+  Y[row] = rowLoss(row * p.len, classOf(row), storedStats(row));
+}
+
+@compute @workgroup_size(64)
+fn backward_slice(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_index) lid: u32) {
+  let row = wid.y * nwg.x + wid.x;
+  if (row >= p.rows) { return; }
+  let base = row * p.len;
+  let c = classOf(row);
+  let st = storedStats(row);
+  for (var j = p.jBegin + lid; j < p.jEnd; j += WG) { gradAt(row, base, j, c, st); }
 }

@@ -291,30 +291,53 @@ function dwCpu([x, dy]: readonly Tensor[], g: ConvGeom): Tensor {
 
 // ---------------------------------------------------------------- GPU
 
+/**
+ * Loop iterations one naive-conv invocation may run per dispatch: llvmpipe silently cuts
+ * the loops of an invocation short after about 65 535 iterations in all, so naiveGpu
+ * splits the reduction rows (see kernels/conv_naive.wgsl) over dispatches of at most this
+ * many iterations each.
+ */
+export const CONV_NAIVE_BUDGET = 16384;
+
 function naiveGpu(entry: "main" | "dx" | "dw", a: Tensor, b: Tensor, g: ConvGeom): Tensor {
   const shape = entry === "main" ? yShape(g) : entry === "dx" ? xShape(g) : wShape(g);
   const out = emptyGpu(shape);
   if (out.size === 0) return out;
   const rt = gpuRuntime();
   const op = entry === "main" ? "conv4" : entry === "dx" ? "deconv4" : "conv4_w";
-  rt.dispatch({
-    kernel: "conv_naive",
-    entryPoint: entry,
-    constants: { FLIP: g.flip },
-    uniforms: new UniformWriter()
-      .u32(g.N).u32(g.C).u32(g.H).u32(g.W)
-      .u32(g.O).u32(g.G).u32(g.kH).u32(g.kW)
-      .u32(g.Ho).u32(g.Wo).i32(g.pH).i32(g.pW)
-      .i32(g.sH).i32(g.sW).i32(g.dH).i32(g.dW)
-      .f32(g.alpha).u32(out.size).u32(0).u32(0)
-      .build(),
-    buffers: [
-      a.size > 0 ? a.binding(op) : rt.dummy,
-      b.size > 0 ? b.binding(op) : rt.dummy,
-      out.binding(op),
-    ],
-    workgroups: grid2d(Math.ceil(out.size / 256)),
-  });
+  // Reduction rows and the inner loop length of each row (kernels/conv_naive.wgsl).
+  const [rows, inner] = entry === "main"
+    ? [(g.C / g.G) * g.kH, g.kW]
+    : entry === "dx"
+    ? [(g.O / g.G) * g.kH, g.kW]
+    : [g.N * g.Ho, g.Wo];
+  if (inner + 1 > CONV_NAIVE_BUDGET) {
+    throw new Error(
+      `${op} (naive): an inner loop of ${inner} (kW ${g.kW}, Wo ${g.Wo}) exceeds the naive ` +
+        `kernel's per-dispatch loop budget of ${CONV_NAIVE_BUDGET - 1}; use the default algorithm`,
+    );
+  }
+  const step = Math.floor(CONV_NAIVE_BUDGET / (inner + 1));
+  for (let r0 = 0; r0 < Math.max(rows, 1); r0 += step) {
+    rt.dispatch({
+      kernel: "conv_naive",
+      entryPoint: entry,
+      constants: { FLIP: g.flip },
+      uniforms: new UniformWriter()
+        .u32(g.N).u32(g.C).u32(g.H).u32(g.W)
+        .u32(g.O).u32(g.G).u32(g.kH).u32(g.kW)
+        .u32(g.Ho).u32(g.Wo).i32(g.pH).i32(g.pW)
+        .i32(g.sH).i32(g.sW).i32(g.dH).i32(g.dW)
+        .f32(g.alpha).u32(out.size).u32(r0).u32(Math.min(rows, r0 + step))
+        .build(),
+      buffers: [
+        a.size > 0 ? a.binding(op) : rt.dummy,
+        b.size > 0 ? b.binding(op) : rt.dummy,
+        out.binding(op),
+      ],
+      workgroups: grid2d(Math.ceil(out.size / 256)),
+    });
+  }
   return out;
 }
 

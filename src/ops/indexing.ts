@@ -122,10 +122,17 @@ export function scatterAddCpu(dy: Tensor, idx: Tensor, a: TakeAttrs): Tensor {
   return new Tensor(a.xShape, dy.dtype, out);
 }
 
-function gatherUniforms(a: TakeAttrs): ArrayBuffer {
+function gatherUniforms(a: TakeAttrs, jBegin = 0, jEnd = 0): ArrayBuffer {
   const { outer, n, inner, m } = dims(a);
-  return new UniformWriter().u32(outer).u32(n).u32(m).u32(inner).build();
+  return new UniformWriter().u32(outer).u32(n).u32(m).u32(inner).u32(jBegin).u32(jEnd).build();
 }
+
+/**
+ * Most indices one `scatter_add` dispatch walks: each invocation loops over the indices of
+ * its slice, and llvmpipe silently cuts an invocation's loops short after about 65 535
+ * iterations in all, so longer index lists take several dispatches.
+ */
+export const SCATTER_SLICE = 16384;
 
 /** The gradient of take: scatter-add of dy (inputs [dy, idx]) into zeros of x's shape. */
 const scatterAddOp = defineOp<TakeAttrs>({
@@ -136,18 +143,17 @@ const scatterAddOp = defineOp<TakeAttrs>({
     if (dx.size === 0) return dx;
     const { outer, inner, m } = dims(a);
     const rt = gpuRuntime();
-    rt.dispatch({
-      kernel: "gather",
-      entryPoint: "scatter_add",
-      uniforms: gatherUniforms(a),
-      // With no indices the kernel only zeroes dx and reads neither input.
-      buffers: [
-        m > 0 ? dy.binding("take_grad") : rt.dummy,
-        m > 0 ? idx.binding("take_grad") : rt.dummy,
-        dx.binding("take_grad"),
-      ],
-      workgroups: grid2d(Math.ceil((outer * inner) / 64)),
-    });
+    rt.clear(dx.buffer("take_grad"), dx.byteOffset("take_grad"), dx.size * 4);
+    // Slices of the index list, in order, each adding onto dx (zeroed just above).
+    for (let j0 = 0; j0 < m; j0 += SCATTER_SLICE) {
+      rt.dispatch({
+        kernel: "gather",
+        entryPoint: "scatter_add",
+        uniforms: gatherUniforms(a, j0, Math.min(m, j0 + SCATTER_SLICE)),
+        buffers: [dy.binding("take_grad"), idx.binding("take_grad"), dx.binding("take_grad")],
+        workgroups: grid2d(Math.ceil((outer * inner) / 64)),
+      });
+    }
     return dx;
   },
 });

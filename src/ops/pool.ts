@@ -11,7 +11,7 @@
  * @module
  */
 
-import { gpuRuntime } from "../gpu/runtime.ts";
+import { gpuRuntime, type StorageBinding } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { emptyGpu, type HostArray, hostArray, Tensor } from "../tensor/tensor.ts";
 import { checkInputs, defineOp, describe, runOp } from "./registry.ts";
@@ -197,9 +197,15 @@ export function poolBackwardCpu(x: Tensor | null, dy: Tensor, g: PoolGeometry): 
   const planes = g.n * g.c;
   const out = hostArray(dy.dtype, planes * g.h * g.w);
   const area = g.kh * g.kw;
+  // Mode 0: each window's first maximum, once (as pool.wgsl's argmax table).
+  const am = new Int32Array(g.mode === 0 ? planes * g.oh * g.ow : 0);
+  for (let pl = 0, k = 0; pl < planes && g.mode === 0; pl++) {
+    for (let oy = 0; oy < g.oh; oy++) {
+      for (let ox = 0; ox < g.ow; ox++, k++) am[k] = argmaxCpu(xs!, pl * g.h * g.w, oy, ox, g);
+    }
+  }
   let i = 0;
   for (let pl = 0; pl < planes; pl++) {
-    const base = pl * g.h * g.w;
     const obase = pl * g.oh * g.ow;
     for (let iy = 0; iy < g.h; iy++) {
       const [oy0, oy1] = windowsOf(iy, g.sh, g.ph, g.kh, g.oh);
@@ -211,7 +217,7 @@ export function poolBackwardCpu(x: Tensor | null, dy: Tensor, g: PoolGeometry): 
           for (let ox = ox0; ox <= ox1; ox++) {
             const d = ds[obase + oy * g.ow + ox];
             if (g.mode === 0) {
-              if (argmaxCpu(xs!, base, oy, ox, g) === j) acc += d;
+              if (am[obase + oy * g.ow + ox] === j) acc += d;
             } else if (g.mode === 1) {
               acc += d / area;
             } else {
@@ -230,25 +236,58 @@ export function poolBackwardCpu(x: Tensor | null, dy: Tensor, g: PoolGeometry): 
 
 // ---------------------------------------------------------------- GPU
 
-function uniforms(g: PoolGeometry, total: number): ArrayBuffer {
+/**
+ * Loop iterations one pool.wgsl invocation may run per dispatch: llvmpipe silently cuts an
+ * invocation's loops short after about 65 535 iterations in all, so windows (forward) and
+ * the windows holding an element (backward) are covered a slice of rows per dispatch.
+ */
+export const POOL_BUDGET = 16384;
+
+function uniforms(g: PoolGeometry, total: number, r0: number, r1: number, rows: number) {
   return new UniformWriter()
     .u32(total).u32(g.h).u32(g.w).u32(g.oh)
     .u32(g.ow).u32(g.kh).u32(g.kw).u32(g.sh)
     .u32(g.sw).u32(g.ph).u32(g.pw).f32(g.scale)
+    .u32(r0).u32(r1).u32(rows).u32(0)
     .build();
+}
+
+/**
+ * Row slices [r0, r1) of `rows` rows of `inner` loop iterations each, within
+ * {@link POOL_BUDGET} per slice.
+ */
+function slices(op: string, g: PoolGeometry, rows: number, inner: number): [number, number][] {
+  if (inner + 1 > POOL_BUDGET) {
+    throw new Error(
+      `${op}: a window row of ${inner} steps (window ${g.kh}×${g.kw}, stride ${g.sh}×${g.sw}) ` +
+        `exceeds the GPU kernel's loop budget of ${POOL_BUDGET - 1} per row`,
+    );
+  }
+  const step = Math.floor(POOL_BUDGET / (inner + 1));
+  const out: [number, number][] = [];
+  for (let r0 = 0; r0 < Math.max(rows, 1); r0 += step) out.push([r0, Math.min(rows, r0 + step)]);
+  return out;
+}
+
+/** Dispatches pool.wgsl `main` into `y` (and the argmax table `ai` when given). */
+function poolMainGpu(x: Tensor, g: PoolGeometry, y: StorageBinding, ai: StorageBinding | null) {
+  const rt = gpuRuntime();
+  const total = g.n * g.c * g.oh * g.ow;
+  for (const [r0, r1] of slices("pool", g, g.kh, g.kw)) {
+    rt.dispatch({
+      kernel: "pool",
+      constants: { MODE: g.mode, ARG: ai !== null },
+      uniforms: uniforms(g, total, r0, r1, g.kh),
+      buffers: [x.binding("pool"), null, y, ai ?? rt.dummy],
+      workgroups: grid2d(Math.ceil(total / 256)),
+    });
+  }
 }
 
 function poolForwardGpu(x: Tensor, g: PoolGeometry): Tensor {
   const y = emptyGpu([g.n, g.c, g.oh, g.ow]);
   if (y.size === 0) return y;
-  const rt = gpuRuntime();
-  rt.dispatch({
-    kernel: "pool",
-    constants: { MODE: g.mode },
-    uniforms: uniforms(g, y.size),
-    buffers: [x.binding("pool"), null, y.binding("pool")],
-    workgroups: grid2d(Math.ceil(y.size / 256)),
-  });
+  poolMainGpu(x, g, y.binding("pool"), null);
   return y;
 }
 
@@ -256,18 +295,32 @@ function poolBackwardGpu(x: Tensor | null, dy: Tensor, g: PoolGeometry): Tensor 
   const dx = emptyGpu([g.n, g.c, g.h, g.w]);
   if (dx.size === 0) return dx;
   const rt = gpuRuntime();
-  rt.dispatch({
-    kernel: "pool",
-    entryPoint: "backward",
-    constants: { MODE: g.mode },
-    uniforms: uniforms(g, dx.size),
-    buffers: [
-      g.mode === 0 ? x!.binding("pool backward") : rt.dummy,
-      dy.binding("pool backward"),
-      dx.binding("pool backward"),
-    ],
-    workgroups: grid2d(Math.ceil(dx.size / 256)),
-  });
+  // Max pooling: a table of each window's first maximum, so that the backward pass does
+  // not rescan every window holding an element (kh·kw more iterations per window).
+  let ai: GPUBuffer | null = null;
+  if (g.mode === 0 && dy.size > 0) {
+    const vals = rt.alloc(dy.size * 4);
+    ai = rt.alloc(dy.size * 4);
+    poolMainGpu(x!, g, vals, ai);
+    rt.free(vals);
+  }
+  const rows = Math.ceil(g.kh / g.sh);
+  for (const [r0, r1] of slices("pool backward", g, rows, Math.ceil(g.kw / g.sw))) {
+    rt.dispatch({
+      kernel: "pool",
+      entryPoint: "backward",
+      constants: { MODE: g.mode },
+      uniforms: uniforms(g, dx.size, r0, r1, rows),
+      buffers: [
+        null,
+        dy.size > 0 ? dy.binding("pool backward") : rt.dummy,
+        dx.binding("pool backward"),
+        ai ?? rt.dummy,
+      ],
+      workgroups: grid2d(Math.ceil(dx.size / 256)),
+    });
+  }
+  if (ai) rt.free(ai);
   return dx;
 }
 

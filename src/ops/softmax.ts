@@ -13,7 +13,7 @@ import { normalizeAxis } from "../tensor/shape.ts";
 import { emptyGpu, hostArray, shapeSize, Tensor } from "../tensor/tensor.ts";
 import { checkInputs, defineOp, runOp } from "./registry.ts";
 import { binary, unary } from "./elementwise.ts";
-import { sum } from "./reduce.ts";
+import { max, sum } from "./reduce.ts";
 import { permute } from "./shape.ts";
 
 /** The three row ops (the override OP in softmax.wgsl). */
@@ -24,6 +24,13 @@ export type SoftmaxKind = keyof typeof SOFTMAX_KINDS;
 /** Rows at most this long, when there are at least SHORT_MIN_ROWS, take `main_rows`. */
 const SHORT_ROW = 64;
 const SHORT_MIN_ROWS = 256;
+/**
+ * Rows longer than this are composed from ops (max, exp, sum: each bounds its loops)
+ * instead of taking softmax.wgsl, whose threads loop 3·ceil(len / 256) + 18 times: llvmpipe
+ * silently cuts an invocation's loops short after about 65 535 iterations in all, which
+ * `main` would reach near len ≈ 5.6 million. At this bound a thread loops 12 306 times.
+ */
+export const SOFTMAX_LONG_ROW = 1 << 20;
 
 interface RowsAttrs {
   kind: SoftmaxKind;
@@ -80,11 +87,39 @@ function softmaxRowsBackward(
   }
 }
 
+/**
+ * The GPU path for rows longer than {@link SOFTMAX_LONG_ROW}: the same formulas composed
+ * from reductions and elementwise ops (a few more passes over the data, no long loops).
+ */
+function softmaxLongRowsGpu(x: Tensor, a: RowsAttrs): Tensor {
+  const m = max(x, 1, { keepdims: true });
+  const d = binary("sub", x, m);
+  const e = unary("exp", d);
+  const s = sum(e, 1, { keepdims: true });
+  let y: Tensor;
+  if (a.kind === "softmax") {
+    y = binary("div", e, s);
+  } else {
+    const lse = unary("log", s);
+    if (a.kind === "logsoftmax") {
+      y = binary("sub", d, lse);
+    } else {
+      const r = binary("add", m, lse);
+      y = r.reshape(a.rows);
+      r.dispose();
+    }
+    lse.dispose();
+  }
+  for (const t of [m, d, e, s]) t.dispose();
+  return y;
+}
+
 const softmaxRowsOp = defineOp<RowsAttrs>({
   name: "softmax_rows",
   backward: softmaxRowsBackward,
   cpu: ([x], a) => softmaxRowsCpu(x, a),
   gpu: ([x], a) => {
+    if (a.len > SOFTMAX_LONG_ROW) return softmaxLongRowsGpu(x, a);
     const y = emptyGpu(a.kind === "logsumexp" ? [a.rows] : [a.rows, a.len]);
     if (y.size === 0) return y;
     const rt = gpuRuntime();

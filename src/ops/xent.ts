@@ -42,6 +42,13 @@ export interface XentAttrs {
  */
 const SHORT_ROW = 64;
 const NAN_BITS = 0x7fc00000;
+/**
+ * Rows longer than this take the sliced entry points of kernels/xent.wgsl, covering
+ * XENT_SLICE columns per dispatch: the one-pass `backward` loops 3·ceil(len / 64) + 128
+ * times per thread, and llvmpipe silently cuts an invocation's loops short after about
+ * 65 535 iterations in all (`backward` would break near 1.4 million classes).
+ */
+export const XENT_SLICE = 1 << 18;
 
 /** The class of instance `i` (−1: skipped), or an Error for a label that is not one. */
 function classOf(op: string, label: number, i: number, len: number): number {
@@ -124,14 +131,60 @@ function dispatchXent(
   a: XentAttrs,
   buffers: (StorageBinding | null)[],
 ): void {
+  const rt = gpuRuntime();
+  const uniforms = (j0 = 0, j1 = 0) =>
+    new UniformWriter().u32(a.rows).u32(a.len).u32(NAN_BITS).u32(j0).u32(j1).build();
+  if (a.len > XENT_SLICE) {
+    dispatchLongRows(direction, a, buffers, uniforms);
+    return;
+  }
   const short = a.len <= SHORT_ROW;
-  gpuRuntime().dispatch({
+  rt.dispatch({
     kernel: "xent",
     entryPoint: short ? `${direction}_rows` : direction,
-    uniforms: new UniformWriter().u32(a.rows).u32(a.len).u32(NAN_BITS).u32(0).build(),
+    uniforms: uniforms(),
     buffers,
     workgroups: grid2d(short ? Math.ceil(a.rows / 64) : a.rows),
   });
+}
+
+/**
+ * Rows longer than {@link XENT_SLICE}: the row stats accumulate over column slices in a
+ * scratch buffer (a max pass, then a sum pass), then the loss or the gradient slices.
+ */
+function dispatchLongRows(
+  direction: "forward" | "backward",
+  a: XentAttrs,
+  [x, l, y, dy, dx]: (StorageBinding | null)[],
+  uniforms: (j0?: number, j1?: number) => ArrayBuffer,
+): void {
+  const rt = gpuRuntime();
+  const st = rt.alloc(a.rows * 16);
+  const slices = (entryPoint: string, buffers: (StorageBinding | null)[]) => {
+    for (let j0 = 0; j0 < a.len; j0 += XENT_SLICE) {
+      rt.dispatch({
+        kernel: "xent",
+        entryPoint,
+        uniforms: uniforms(j0, Math.min(a.len, j0 + XENT_SLICE)),
+        buffers,
+        workgroups: grid2d(a.rows),
+      });
+    }
+  };
+  slices("stats_max", [x, null, null, null, null, st]);
+  slices("stats_sum", [x, l, null, null, null, st]);
+  if (direction === "forward") {
+    rt.dispatch({
+      kernel: "xent",
+      entryPoint: "loss_rows",
+      uniforms: uniforms(),
+      buffers: [x, l, y, null, null, st],
+      workgroups: grid2d(Math.ceil(a.rows / 64)),
+    });
+  } else {
+    slices("backward_slice", [x, l, null, dy, dx, st]);
+  }
+  rt.free(st);
 }
 
 /** The gradient op (no gradient of its own: second derivatives of nll are not supported). */
