@@ -16,19 +16,17 @@
  */
 
 import * as dn from "../mod.ts";
-import { type MnistExampleOptions, runExample } from "./mlp_mnist.ts";
+import { exampleMnist, type MnistExampleOptions, runExample } from "./mlp_mnist.ts";
 
 /** Trains LeNet by R2 through the NLP model; returns the test accuracy after each epoch. */
 export async function trainLenetR2(opts: MnistExampleOptions = {}): Promise<number[]> {
   const { epochs = 5 } = opts;
   await dn.init();
   dn.seed(1);
-  const { xtrn, ytrn, xtst, ytst } = await dn.mnist(opts.dir ? { dir: opts.dir } : {});
-  const n = Math.min(opts.limit ?? xtrn.shape[0], xtrn.shape[0]);
-  const m = Math.min(opts.testLimit ?? xtst.shape[0], xtst.shape[0]);
+  const { xtrn, ytrn, xtst, ytst } = await exampleMnist(opts);
   const nlp = new dn.NeuralNLPModel(dn.lenetModel(), {
-    train: [dn.slice(xtrn, [[0, n]]), dn.slice(ytrn, [[0, n]])],
-    test: [dn.slice(xtst, [[0, m]]), dn.slice(ytst, [[0, m]])],
+    train: [xtrn, ytrn],
+    test: [xtst, ytst],
     batchSize: 100,
     seed: 1,
   });

@@ -26,27 +26,58 @@ export interface MnistExampleOptions {
   onEpoch?: (epoch: number, testAccuracy: number, seconds: number) => void;
 }
 
+/** MNIST for the examples: the first `limit` training and `testLimit` test images. */
+export async function exampleMnist(opts: MnistExampleOptions): Promise<dn.MnistData> {
+  const d = await dn.mnist(opts.dir ? { dir: opts.dir } : {});
+  const first = (
+    t: dn.Tensor,
+    k?: number,
+  ) => (k === undefined || k >= t.shape[0] ? t : dn.slice(t, [[0, k]]));
+  return {
+    xtrn: first(d.xtrn, opts.limit),
+    ytrn: first(d.ytrn, opts.limit),
+    xtst: first(d.xtst, opts.testLimit),
+    ytst: first(d.ytst, opts.testLimit),
+  };
+}
+
+/**
+ * Knet's epoch loop: `trainEpoch()` once per epoch, then the model's test accuracy
+ * (one readback); returns the accuracies.
+ */
+export async function runEpochs(
+  opts: MnistExampleOptions,
+  epochs: number,
+  model: dn.Model,
+  data: dn.MnistData,
+  trainEpoch: (dtrn: dn.Data<[dn.Tensor, dn.Tensor]>) => Promise<unknown>,
+): Promise<number[]> {
+  const dtrn = dn.minibatch(data.xtrn, data.ytrn, 100, { shuffle: true });
+  const dtst = dn.minibatch(data.xtst, data.ytst, 100);
+  const accuracies: number[] = [];
+  for (let epoch = 1; epoch <= epochs; epoch++) {
+    const t0 = performance.now();
+    await trainEpoch(dtrn);
+    accuracies.push(await dn.accuracy(model, dtst));
+    opts.onEpoch?.(epoch, accuracies.at(-1)!, (performance.now() - t0) / 1000);
+  }
+  return accuracies;
+}
+
 /** Trains Knet's MLP on MNIST; returns the test accuracy after each epoch. */
 export async function trainMlpMnist(opts: MnistExampleOptions = {}): Promise<number[]> {
   const { epochs = 10, lr = 0.5 } = opts;
   await dn.init();
   dn.seed(1);
-  const { xtrn, ytrn, xtst, ytst } = await dn.mnist(opts.dir ? { dir: opts.dir } : {});
-  const n = Math.min(opts.limit ?? xtrn.shape[0], xtrn.shape[0]);
+  const data = await exampleMnist(opts);
   const model = dn.mlpModel({ hidden: 64 }); // Dense(784→64, relu), Dense(64→10)
-  const dtrn = dn.minibatch(dn.slice(xtrn, [[0, n]]), dn.slice(ytrn, [[0, n]]), 100, {
-    shuffle: true,
-  });
-  const m = Math.min(opts.testLimit ?? xtst.shape[0], xtst.shape[0]);
-  const dtst = dn.minibatch(dn.slice(xtst, [[0, m]]), dn.slice(ytst, [[0, m]]), 100);
-  const accuracies: number[] = [];
-  for (let epoch = 1; epoch <= epochs; epoch++) {
-    const t0 = performance.now();
-    await dn.progress(dn.sgd((x, y) => model.loss(x, y), dtrn, { lr })).run();
-    accuracies.push(await dn.accuracy(model, dtst));
-    opts.onEpoch?.(epoch, accuracies.at(-1)!, (performance.now() - t0) / 1000);
-  }
-  return accuracies;
+  return await runEpochs(
+    opts,
+    epochs,
+    model,
+    data,
+    (dtrn) => dn.progress(dn.sgd((x, y) => model.loss(x, y), dtrn, { lr })).run(),
+  );
 }
 
 /** Runs an MNIST example from the command line: `--epochs N --lr X --limit N`. */
