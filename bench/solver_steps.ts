@@ -1,9 +1,10 @@
 /**
  * Solver iterations against the plain training loop on the same LeNet and the same
- * minibatches: R2 through the NLP model (one objgrad per iteration, decisions on the
- * device, the minibatch rotated every step) against `adam(f, data)` (one diff + update
- * per step). Prints steps per second, host syncs and dispatches per step for each, in
- * the same run.
+ * minibatches: R2 through the NLP model (decisions on the device, the minibatch rotated
+ * every step) against `adam(f, data)` (one diff + update per step). With the batch
+ * changing every step, R2 does two forward+backward passes per step: f and ∇f at x on
+ * the new batch (the issue's stochastic R2), then at the trial point. Prints steps per
+ * second, host syncs and dispatches per step for each, in the same run.
  *
  * Run: `deno run -A bench/solver_steps.ts [--steps 30] [--data DIR]`.
  */

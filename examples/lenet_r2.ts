@@ -34,8 +34,9 @@ export async function trainLenetR2(opts: MnistExampleOptions = {}): Promise<numb
   let t0 = performance.now();
   const stats = await dn.R2(nlp, {
     maxTime: Infinity,
-    onStep: () => void nlp.nextMinibatch(), // the next minibatch after every step
-    callbackEvery: nlp.nbatches, // once per epoch
+    // The next minibatch after every step; at an epoch's end, ask for the callback.
+    onStep: () => nlp.nextMinibatch(),
+    callbackEvery: Number.MAX_SAFE_INTEGER, // no other callbacks
     callback: async (_nlp, solver, st) => {
       if (nlp.epoch === accuracies.length) return; // iteration 0
       nlp.setVars(solver.x); // evaluate at the iterate (not at the last trial point)

@@ -86,18 +86,21 @@ Deno.test({
 });
 
 Deno.test({
-  name: "train --solver: R2 and the Adam solver on the NLP model, a few host syncs per epoch",
+  name: "train --solver: R2, Adam, L-BFGS and trunk-LSR1 on the NLP model, few host syncs",
   ignore: !data,
   ...GPU_TEST,
   fn: async () => {
     const device = (await haveGpu()) ? await init() : await init({ device: "cpu" });
-    for (const solver of ["r2", "adam"]) {
+    // Minimum test accuracy after 2 epochs of 30 steps (a stochastic quasi-Newton method
+    // learns far less per step than R2 or Adam; 10% is chance).
+    const floor: Record<string, number> = { r2: 0.8, adam: 0.8, lbfgs: 0.3, "trunk-lsr1": 0.3 };
+    for (const solver of ["r2", "adam", "lbfgs", "trunk-lsr1"]) {
       const reports = await trainClassifier({ ...small, model: "mlp", solver, epochs: 2 });
       assert.deepEqual(reports.map((r) => r.epoch), [1, 2], solver);
-      assert.ok(reports[1].testAccuracy > 0.8, `${solver}: ${reports[1].testAccuracy}`);
+      assert.ok(reports[1].testAccuracy > floor[solver], `${solver}: ${reports[1].testAccuracy}`);
       if (device === "gpu") {
-        // 30 steps per epoch: a stopping check every 10 steps (3), the epoch callback's
-        // check coincides with the last one, then the test and train accuracy (2).
+        // 30 steps per epoch: a stopping check every 10 steps (3), the epoch-end check
+        // onStep asks for, then the test and train accuracy (2).
         for (const r of reports) assert.ok(r.hostSyncs <= 6, `${solver}: ${r.hostSyncs} syncs`);
       }
     }

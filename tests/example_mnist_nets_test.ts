@@ -1,6 +1,6 @@
 // Knet's MLP and LeNet examples on real MNIST, CI-sized. The full runs with Knet's
 // targets (MLP ≥ 97.3% after 10 epochs; LeNet ≥ 97% after 1 and ≥ 98.8% after 10) are
-// bench/mnist_mlp.ts and bench/mnist_lenet.ts.
+// `deno run -A bench/mnist_accuracy.ts mlp|lenet`.
 
 import assert from "node:assert/strict";
 import { trainLenetMnist } from "../examples/lenet_mnist.ts";

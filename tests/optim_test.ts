@@ -235,6 +235,34 @@ Deno.test("optim: the reference agrees with numbers worked out by hand", () => {
     F64_TOL,
     "Adam step 1",
   );
+  // Nesterov step 1 (v0 = 0): v1 = −0.05·g1 and w1 = w0 + 1.95·v1 = w0 − 0.0975·g1.
+  assertClose(reference("Nesterov", {}, 1).w, [0.95125, -1.878125, 0.305], F64_TOL, "Nesterov 1");
+  // Adagrad step 1: G = g1², w0 − 0.05·g1/√(g1² + 1e-6).
+  const sq = Math.sqrt;
+  assertClose(
+    reference("Adagrad", {}, 1).w,
+    [1 - 0.025 / sq(0.25 + 1e-6), -2 + 0.0625 / sq(1.5625 + 1e-6), 0.5 - 0.1 / sq(4 + 1e-6)],
+    F64_TOL,
+    "Adagrad step 1",
+  );
+  // Rmsprop step 1: G = 0.1·g1², w0 − 0.01·g1/√(G + 1e-6).
+  assertClose(
+    reference("Rmsprop", {}, 1).w,
+    [1 - 0.005 / sq(0.025 + 1e-6), -2 + 0.0125 / sq(0.15625 + 1e-6), 0.5 - 0.02 / sq(0.4 + 1e-6)],
+    F64_TOL,
+    "Rmsprop step 1",
+  );
+  // Adadelta step 1 (delta0 = 0): G = 0.1·g1², u = g1·√1e-6/√(G + 1e-6), w0 − 1·u.
+  assertClose(
+    reference("Adadelta", {}, 1).w,
+    [
+      1 - 0.5e-3 / sq(0.025 + 1e-6),
+      -2 + 1.25e-3 / sq(0.15625 + 1e-6),
+      0.5 - 2e-3 / sq(0.4 + 1e-6),
+    ],
+    F64_TOL,
+    "Adadelta step 1",
+  );
   // gclip 2 scales g1 to norm 2: SGD step 1 is w − 0.1·2·g1/‖g1‖.
   const n1 = Math.sqrt(0.25 + 1.5625 + 4);
   assertClose(

@@ -421,6 +421,9 @@ Deno.test("bad input: wrong-length x0 throws; NaN in x0 or f(x0) → exception w
     assert.equal(s.status, "exception", `${name}: ${s}`);
     assert.match(String(s.solverSpecific.reason), /NaN or Inf/);
     assert.equal(s.iter, 0);
+    s = await solve(model(p, "f64"), { x0: fromArray([0, -Infinity], { dtype: "f64" }) });
+    assert.equal(s.status, "exception", `${name} with Inf in x0: ${s}`);
+    assert.match(String(s.solverSpecific.reason), /NaN or Inf/);
     const nanAtX0 = new ADNLPModel(
       (x) => sum(log(sub(x, 1))), // log of negatives: NaN at x0 = (0, 0)
       fromArray([0, 0], { dtype: "f64" }),

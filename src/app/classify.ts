@@ -349,7 +349,8 @@ export async function evaluateCheckpoint(
 /**
  * Trains `net` by a solver on the network wrapped as an NLP model (KnetNLPModels +
  * JSOSolvers): the minibatch moves on after every solver step (`onStep`, no host sync);
- * the callback runs once per epoch (every `nbatches` steps), measures the accuracies at
+ * the callback runs once per epoch (`onStep` asks for it at each epoch's end, counted in
+ * steps, so a solver whose iterations span several steps still reports), measures the accuracies at
  * the solver's iterate and stops the solver with status "user" after `epochs` epochs.
  * The reported loss is the objective on the epoch's last minibatch.
  */
@@ -368,9 +369,11 @@ async function solveClassifier(
   const common = {
     maxTime: Infinity,
     maxIter: -1,
-    callbackEvery: nlp.nbatches,
-    onStep: (m: SmoothNLP) => {
-      if ((m as NeuralNLPModel).nextMinibatch()) epochsDone++;
+    callbackEvery: Number.MAX_SAFE_INTEGER, // only when onStep asks: at an epoch's end
+    onStep: (m: SmoothNLP): boolean => {
+      const ended = (m as NeuralNLPModel).nextMinibatch();
+      if (ended) epochsDone++;
+      return ended;
     },
     callback: async (_m: SmoothNLP, state: SolverState, stats: ExecutionStats) => {
       if (epochsDone === reports.length) return; // iteration 0, or not at an epoch's end

@@ -22,8 +22,9 @@
  * - Every trial evaluates f and ∇f together (`objgrad`), so `neval_grad` = `neval_obj`.
  * - When bk_max backtracks still end at a NaN or infinite f, the step is not taken:
  *   status exception ("line search found no finite point"); JSO would take it.
- * - `maxIter` counts iterations (line searches) on the device; `checkEvery` and
- *   `callbackEvery` count steps (evaluations).
+ * - `maxIter` counts iterations (line searches) on the device; `checkEvery` counts
+ *   steps (evaluations); the callback runs at a check once `callbackEvery` iterations
+ *   have completed since its last call.
  *
  * Statuses: first_order, not_desc (∇fᵀd ≥ 0), unbounded (f below min(−1, f(x0))/eps),
  * exception (see above, or NaN/Inf in x0, f(x0), ∇f(x0)), max_iter, max_eval,
@@ -104,23 +105,28 @@ export async function lbfgs(
   const syncs0 = counters().hostSyncs;
   const t0 = performance.now();
   const { o, x } = resolveOptions(who, nlp, opts);
-  const tau0 = opts.tau0 ?? Math.max(1e-4, Math.sqrt(o.eps));
-  const tau1 = opts.tau1 ?? 0.9999;
-  if (!(tau0 > 0 && tau0 < tau1 && tau1 < 1)) {
-    throw new Error(`${who}: need 0 < tau0 < tau1 < 1, got tau0 = ${tau0}, tau1 = ${tau1}`);
-  }
-  const intIn = (name: string, v: number) => {
-    if (!Number.isInteger(v) || v < 0) {
-      throw new Error(`${who}: ${name} must be an integer ≥ 0, got ${v}`);
+  let tau0: number, tau1: number, bkMax: number, bWMax: number, mem: number;
+  try {
+    tau0 = opts.tau0 ?? Math.max(1e-4, Math.sqrt(o.eps));
+    tau1 = opts.tau1 ?? 0.9999;
+    if (!(tau0 > 0 && tau0 < tau1 && tau1 < 1)) {
+      throw new Error(`${who}: need 0 < tau0 < tau1 < 1, got tau0 = ${tau0}, tau1 = ${tau1}`);
     }
-    return v;
-  };
-  const bkMax = intIn("bkMax", opts.bkMax ?? 25);
-  const bWMax = intIn("bWMax", opts.bWMax ?? 5);
-  const mem = opts.mem ?? 5;
-  if (!Number.isInteger(mem) || mem < 1) {
-    x.dispose();
-    throw new Error(`${who}: mem must be an integer ≥ 1, got ${mem}`);
+    const intIn = (name: string, v: number) => {
+      if (!Number.isInteger(v) || v < 0) {
+        throw new Error(`${who}: ${name} must be an integer ≥ 0, got ${v}`);
+      }
+      return v;
+    };
+    bkMax = intIn("bkMax", opts.bkMax ?? 25);
+    bWMax = intIn("bWMax", opts.bWMax ?? 5);
+    mem = opts.mem ?? 5;
+    if (!Number.isInteger(mem) || mem < 1) {
+      throw new Error(`${who}: mem must be an integer ≥ 1, got ${mem}`);
+    }
+  } catch (e) {
+    x.dispose(); // the copy of x0 resolveOptions made
+    throw e;
   }
   const hz = o.eps ** 0.6;
 
@@ -227,10 +233,15 @@ export async function lbfgs(
         });
       },
       refresh(): void {
+        // The problem changed (a new minibatch): f, ∇f and the direction at x; the line
+        // search restarts there from the step length it had reached (not from 1), so a
+        // stochastic run, whose batch changes every step, can still backtrack.
         tidy(() => {
+          const reached = add(t, 0);
           assign(f, nlp.objgrad(x, g).reshape(1));
           assign(gn, nrm2(g).reshape(1));
           newDirection(null);
+          assign(t, reached);
           for (const s of [phase, nbW, nbk]) assign(s, mul(s, 0));
         });
       },

@@ -106,13 +106,19 @@ export async function R2(nlp: SmoothNLP, opts: R2Options = {}): Promise<Executio
   const syncs0 = counters().hostSyncs;
   const t0 = performance.now();
   const { o, x } = resolveOptions(who, nlp, opts);
-  const eta1 = inOpen(who, "eta1", opts.eta1 ?? o.eps ** 0.25, 0, 1);
-  const eta2 = inOpen(who, "eta2", opts.eta2 ?? 0.95, 0, 1);
-  if (eta1 > eta2) throw new Error(`${who}: eta1 = ${eta1} must be ≤ eta2 = ${eta2}`);
-  const gamma1 = inOpen(who, "gamma1", opts.gamma1 ?? 0.5, 0, 1);
-  const gamma2 = inOpen(who, "gamma2", opts.gamma2 ?? 2, 1, Infinity);
-  const alphaMax = opts.alphaMax ?? 1 / o.eps;
-  if (!(alphaMax >= 1)) throw new Error(`${who}: alphaMax must be ≥ 1, got ${alphaMax}`);
+  let eta1: number, eta2: number, gamma1: number, gamma2: number, alphaMax: number;
+  try {
+    eta1 = inOpen(who, "eta1", opts.eta1 ?? o.eps ** 0.25, 0, 1);
+    eta2 = inOpen(who, "eta2", opts.eta2 ?? 0.95, 0, 1);
+    if (eta1 > eta2) throw new Error(`${who}: eta1 = ${eta1} must be ≤ eta2 = ${eta2}`);
+    gamma1 = inOpen(who, "gamma1", opts.gamma1 ?? 0.5, 0, 1);
+    gamma2 = inOpen(who, "gamma2", opts.gamma2 ?? 2, 1, Infinity);
+    alphaMax = opts.alphaMax ?? 1 / o.eps;
+    if (!(alphaMax >= 1)) throw new Error(`${who}: alphaMax must be ≥ 1, got ${alphaMax}`);
+  } catch (e) {
+    x.dispose(); // the copy of x0 resolveOptions made
+    throw e;
+  }
 
   const n = nlp.meta.nvar;
   const like = { dtype: x.dtype, device: x.device };

@@ -151,8 +151,10 @@ export interface SolverOptions {
    * for work that needs no statistics, such as moving a stochastic model to its next
    * minibatch (KnetNLPModels' usage). `step` counts steps from 1. The solver sees
    * `nlp.version` change and re-evaluates f and ∇f at its iterate before the next step.
+   * Returning `true` asks for a check and a callback right after this step (e.g. at the
+   * end of an epoch), whatever `checkEvery` and `callbackEvery` say.
    */
-  onStep?(nlp: SmoothNLP, solver: SolverState, step: number): void;
+  onStep?(nlp: SmoothNLP, solver: SolverState, step: number): void | boolean;
   /**
    * Read the stopping quantities every this many iterations (default 1 on the CPU, 10
    * on the GPU). Device-side stops freeze the iterate, so results do not depend on it.
@@ -179,7 +181,7 @@ export interface ResolvedOptions {
   maxTime: number;
   callback: SolverCallback<SolverState> | null;
   callbackEvery: number;
-  onStep: ((nlp: SmoothNLP, solver: SolverState, step: number) => void) | null;
+  onStep: ((nlp: SmoothNLP, solver: SolverState, step: number) => void | boolean) | null;
   checkEvery: number;
   verbose: number;
 }
@@ -414,9 +416,9 @@ export async function runLoop(
     }
     loop.step();
     ran++;
-    o.onStep?.(nlp, state, ran);
+    const asked = o.onStep?.(nlp, state, ran) === true;
     const limit = limitStatus(nlp, hostMaxIter, ran, since(t0));
-    if (!checkDue(o, ran) && limit === "unknown") continue;
+    if (!asked && !checkDue(o, ran) && limit === "unknown") continue;
     const r = loop.decode(await readScalars(loop.probes()));
     applyCheck(stats, r);
     stats.status = r.status !== "unknown" ? r.status : limit;
@@ -425,7 +427,9 @@ export async function runLoop(
     if (o.verbose > 0 && (stats.iter % o.verbose === 0 || stats.status !== "unknown")) {
       logLine(o, stats);
     }
-    if (cb && (stats.iter - lastCb >= o.callbackEvery || stats.status !== "unknown")) {
+    if (
+      cb && (asked || stats.iter - lastCb >= o.callbackEvery || stats.status !== "unknown")
+    ) {
       lastCb = stats.iter;
       await cb(nlp, state, stats);
     }

@@ -38,8 +38,9 @@
  * - A NaN or infinite trial f does not end the backtracking (JSO's `ft > f + βαslope`
  *   is false for NaN), and a NaN ratio counts as a failure (Δ = α‖s‖/3; JSO leaves Δ
  *   unchanged and would solve the same subproblem again).
- * - `maxIter` counts iterations on the device; `checkEvery` and `callbackEvery` count
- *   steps (evaluations).
+ * - `maxIter` counts iterations on the device; `checkEvery` counts steps
+ *   (evaluations); the callback runs at a check once `callbackEvery` iterations have
+ *   completed since its last call.
  *
  * Statuses: first_order, neg_pred (pred ≥ 0), not_desc (a backtrack along an ascent
  * direction), exception (NaN/Inf in x0, f(x0), ∇f(x0), or at an accepted iterate),

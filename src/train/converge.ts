@@ -4,7 +4,7 @@
  *
  *     p = x − avgx;  avgx = α·x + (1−α)·avgx;  avgp = α·p + (1−α)·avgp
  *
- * and stops at the first step where avgp > 0. The averages and a sticky "stop" flag are
+ * and stops at the first step where avgp > 0 (that step's loss is not passed on). The averages and a sticky "stop" flag are
  * updated on the loss's device at every step (four tiny dispatches, no host sync); the
  * host reads the flag once per `seconds` (default 1) or `steps`, so on the GPU up to one
  * interval of extra steps may run after the stopping step (`stoppedAt` reports the
@@ -92,7 +92,6 @@ export class Converge implements AsyncIterable<Tensor> {
         axpby(1, newly, 1, flag!);
         rose.dispose();
         newly.dispose();
-        yield x;
         const now = performance.now();
         const due = x.device === "cpu" ||
           (this.#steps > 0
@@ -103,11 +102,13 @@ export class Converge implements AsyncIterable<Tensor> {
           lastCheckStep = this.steps;
           const [f, s] = await readAll([flag!, firstStop!]);
           if (f[0] > 0) {
+            // As Knet: the item at which the rule fires is not passed on.
             this.converged = true;
             this.stoppedAt = s[0];
             return;
           }
         }
+        yield x;
       }
     } finally {
       for (const t of [avgx, avgp, flag, firstStop]) t?.dispose();

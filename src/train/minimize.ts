@@ -90,7 +90,8 @@ export class Trainer implements Iterable<Tensor> {
 
   /**
    * One training step on `batch`: differentiate the loss, update the Params, return the
-   * loss (the caller owns it).
+   * loss (the caller owns it). If an update throws (a bad optimizer setting, say), the
+   * Params updated before it keep their update, as in Knet.
    */
   step(batch: TrainBatch): Tensor {
     const args = batch instanceof Tensor ? [batch] : [...batch];
