@@ -99,32 +99,54 @@ fn gradAt(row: u32, base: u32, j: u32, c: i32, st: vec3<f32>) {
   }
 }
 
-// Row stats (m, s, o) by one workgroup: max, sum of exp(x - m), and that sum without
-// class c. Every thread returns the same values.
-fn rowStats(base: u32, lid: u32, c: i32) -> vec3<f32> {
+// This thread's share of the maximum over the columns [j0, j1) (stride WG).
+fn partMax(base: u32, lid: u32, j0: u32, j1: u32) -> f32 {
   var m = negInf();
-  for (var j = lid; j < p.len; j += WG) { m = max(m, X[base + j]); }
-  shm[lid] = m;
-  workgroupBarrier();
-  m = shm[0];
-  for (var k = 1u; k < WG; k++) { m = max(m, shm[k]); }
+  for (var j = j0 + lid; j < j1; j += WG) { m = max(m, X[base + j]); }
+  return m;
+}
+
+// This thread's share of (s, o) over the columns [j0, j1) (stride WG), given the max m.
+fn partSums(base: u32, lid: u32, j0: u32, j1: u32, c: i32, m: f32) -> vec2<f32> {
   var acc = 0.0;
   var other = 0.0;
-  for (var j = lid; j < p.len; j += WG) {
+  for (var j = j0 + lid; j < j1; j += WG) {
     let e = exp(X[base + j] - m);
     acc += e;
     if (i32(j) != c) { other += e; }
   }
-  shs[lid] = acc;
-  sho[lid] = other;
-  workgroupBarrier();
+  return vec2<f32>(acc, other);
+}
+
+// The maximum of the workgroup's shares in shm (call after a barrier).
+fn sharedMax() -> f32 {
+  var m = shm[0];
+  for (var k = 1u; k < WG; k++) { m = max(m, shm[k]); }
+  return m;
+}
+
+// The totals of the workgroup's shares in shs and sho (call after a barrier).
+fn sharedSums() -> vec2<f32> {
   var s = 0.0;
   var o = 0.0;
   for (var k = 0u; k < WG; k++) {
     s += shs[k];
     o += sho[k];
   }
-  return vec3<f32>(m, s, o);
+  return vec2<f32>(s, o);
+}
+
+// Row stats (m, s, o) by one workgroup: max, sum of exp(x - m), and that sum without
+// class c. Every thread returns the same values.
+fn rowStats(base: u32, lid: u32, c: i32) -> vec3<f32> {
+  shm[lid] = partMax(base, lid, 0u, p.len);
+  workgroupBarrier();
+  let m = sharedMax();
+  let part = partSums(base, lid, 0u, p.len, c, m);
+  shs[lid] = part.x;
+  sho[lid] = part.y;
+  workgroupBarrier();
+  return vec3<f32>(m, sharedSums());
 }
 
 // Row stats (m, s, o) by one invocation.
@@ -194,14 +216,10 @@ fn stats_max(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
              @builtin(local_invocation_index) lid: u32) {
   let row = wid.y * nwg.x + wid.x;
   if (row >= p.rows) { return; }
-  let base = row * p.len;
-  var m = negInf();
-  for (var j = p.jBegin + lid; j < p.jEnd; j += WG) { m = max(m, X[base + j]); }
-  shm[lid] = m;
+  shm[lid] = partMax(row * p.len, lid, p.jBegin, p.jEnd);
   workgroupBarrier();
   if (lid == 0u) {
-    var r = shm[0];
-    for (var k = 1u; k < WG; k++) { r = max(r, shm[k]); }
+    var r = sharedMax();
     if (p.jBegin > 0u) { r = max(ST[4u * row], r); }
     ST[4u * row] = r;
   }
@@ -212,32 +230,15 @@ fn stats_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
              @builtin(local_invocation_index) lid: u32) {
   let row = wid.y * nwg.x + wid.x;
   if (row >= p.rows) { return; }
-  let base = row * p.len;
-  let c = classOf(row);
-  let m = ST[4u * row];
-  var acc = 0.0;
-  var other = 0.0;
-  for (var j = p.jBegin + lid; j < p.jEnd; j += WG) {
-    let e = exp(X[base + j] - m);
-    acc += e;
-    if (i32(j) != c) { other += e; }
-  }
-  shs[lid] = acc;
-  sho[lid] = other;
+  let part = partSums(row * p.len, lid, p.jBegin, p.jEnd, classOf(row), ST[4u * row]);
+  shs[lid] = part.x;
+  sho[lid] = part.y;
   workgroupBarrier();
   if (lid == 0u) {
-    var s = 0.0;
-    var o = 0.0;
-    for (var k = 0u; k < WG; k++) {
-      s += shs[k];
-      o += sho[k];
-    }
-    if (p.jBegin > 0u) {
-      s = ST[4u * row + 1u] + s;
-      o = ST[4u * row + 2u] + o;
-    }
-    ST[4u * row + 1u] = s;
-    ST[4u * row + 2u] = o;
+    var so = sharedSums();
+    if (p.jBegin > 0u) { so += vec2<f32>(ST[4u * row + 1u], ST[4u * row + 2u]); }
+    ST[4u * row + 1u] = so.x;
+    ST[4u * row + 2u] = so.y;
   }
 }
 
