@@ -207,6 +207,7 @@ export {
   type LSR1ModelOptions,
   LSR1Operator,
   type LSR1Options,
+  PairOperator,
   type PushOptions,
   type QuasiNewtonModel,
   type QuasiNewtonNLP,

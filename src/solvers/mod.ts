@@ -30,6 +30,7 @@ export {
   type LBFGSPushOptions,
   LSR1Operator,
   type LSR1Options,
+  PairOperator,
   type PushOptions,
   type QuasiNewtonOperator,
   type QuasiNewtonOptions,

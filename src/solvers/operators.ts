@@ -300,6 +300,66 @@ const SIGMA2 = 0.99;
 const SIGMA3 = 10;
 
 /**
+ * What both operators share: the configuration, the pair memory and its bookkeeping
+ * (push count, rejections, γ, reset, release).
+ */
+export abstract class PairOperator {
+  /** Length of the vectors. */
+  readonly n: number;
+  /** Memory: the number of pairs kept. */
+  readonly mem: number;
+  /** Whether B₀ = I/γ (H₀ = γI) with γ from the newest accepted pair. */
+  readonly scaling: boolean;
+  /** Device of the vectors. */
+  readonly device: DeviceName;
+  /** Element type of the vectors. */
+  readonly dtype: DType;
+  /** @internal The stored pairs, their weights and γ. */
+  protected readonly memory: PairMemory;
+
+  /** Validates the configuration and allocates the pair memory (names `who` in errors). */
+  protected constructor(who: string, n: number, opts: QuasiNewtonOptions) {
+    const { mem, device, dtype } = checkConfig(who, n, opts);
+    this.n = n;
+    this.mem = mem;
+    this.scaling = opts.scaling ?? true;
+    this.device = device;
+    this.dtype = dtype;
+    this.memory = new PairMemory(who, n, mem, device, dtype);
+  }
+
+  /** `push` calls since the last reset (accepted, rejected and masked out alike). */
+  get pushes(): number {
+    return this.memory.pushes;
+  }
+
+  /** Pairs offered and rejected by the rule since the last reset (one element, device). */
+  get skipped(): Tensor {
+    return this.memory.skipped;
+  }
+
+  /** γ = sᵀy/yᵀy of the newest accepted pair (1 before any, or without scaling). */
+  get scalingFactor(): Tensor {
+    return this.memory.gamma;
+  }
+
+  /** Forgets every pair (B = H = I, γ = 1, skipped = 0). */
+  reset(): void {
+    this.memory.reset();
+  }
+
+  /** The number of pairs in memory (one host sync). */
+  acceptedPairs(): Promise<number> {
+    return this.memory.accepted();
+  }
+
+  /** Releases the operator's device memory. */
+  dispose(): void {
+    this.memory.dispose();
+  }
+}
+
+/**
  * Limited-memory BFGS (LinearOperators.jl's `LBFGSOperator`, or `InverseLBFGSOperator`
  * with `inverse: true`), holding the newest `mem` accepted pairs.
  *
@@ -315,22 +375,11 @@ const SIGMA3 = 10;
  * is rejected only when the damped yᵀs ≤ 0, which for a positive definite B happens only
  * when s = 0 (LinearOperators accepts those too, then divides by zero).
  */
-export class LBFGSOperator implements QuasiNewtonOperator {
-  /** Length of the vectors. */
-  readonly n: number;
-  /** Memory: the number of pairs kept. */
-  readonly mem: number;
-  /** Whether B₀ = I/γ (H₀ = γI) with γ from the newest accepted pair. */
-  readonly scaling: boolean;
+export class LBFGSOperator extends PairOperator implements QuasiNewtonOperator {
   /** Whether `push` applies Powell damping. */
   readonly damped: boolean;
   /** Whether `apply` applies H ≈ B⁻¹ (true) or B (false). */
   readonly inverse: boolean;
-  /** Device of the vectors. */
-  readonly device: DeviceName;
-  /** Element type of the vectors. */
-  readonly dtype: DType;
-  #m: PairMemory;
   /** −w/(sᵀy) per slot (0 for an empty slot). */
   #nrho: Tensor[];
   /** Forward form only: the aᵢ (recomputed by each push) and bᵢ (shifted) vectors. */
@@ -341,39 +390,18 @@ export class LBFGSOperator implements QuasiNewtonOperator {
 
   /** An L-BFGS operator on vectors of length n, starting from B₀ = H₀ = I. */
   constructor(n: number, opts: LBFGSOptions = {}) {
-    const { mem, device, dtype } = checkConfig("LBFGSOperator", n, opts);
-    this.n = n;
-    this.mem = mem;
-    this.scaling = opts.scaling ?? true;
+    super("LBFGSOperator", n, opts);
     this.damped = opts.damped ?? false;
     this.inverse = opts.inverse ?? false;
-    this.device = device;
-    this.dtype = dtype;
-    this.#m = new PairMemory("LBFGSOperator", n, mem, device, dtype);
-    this.#nrho = this.#m.scalars();
-    this.#A = this.inverse ? [] : this.#m.vectors();
-    this.#B = this.inverse ? [] : this.#m.vectors();
-    this.#bs = this.damped && !this.inverse ? this.#m.vector() : null;
-  }
-
-  /** `push` calls since the last reset (accepted, rejected and masked out alike). */
-  get pushes(): number {
-    return this.#m.pushes;
-  }
-
-  /** Pairs offered and rejected by the rule since the last reset (one element, device). */
-  get skipped(): Tensor {
-    return this.#m.skipped;
-  }
-
-  /** γ = sᵀy/yᵀy of the newest accepted pair (1 before any, or without scaling). */
-  get scalingFactor(): Tensor {
-    return this.#m.gamma;
+    this.#nrho = this.memory.scalars();
+    this.#A = this.inverse ? [] : this.memory.vectors();
+    this.#B = this.inverse ? [] : this.memory.vectors();
+    this.#bs = this.damped && !this.inverse ? this.memory.vector() : null;
   }
 
   /** out ← B·v (forward operator) or H·v (`inverse: true`); returns out. No host sync. */
   apply(v: Tensor, out: Tensor): Tensor {
-    this.#m.checkApply("apply", v, out);
+    this.memory.checkApply("apply", v, out);
     if (this.inverse) this.#twoLoop(v, out);
     else this.#forward(v, out);
     return out;
@@ -384,7 +412,7 @@ export class LBFGSOperator implements QuasiNewtonOperator {
    * it needs only the stored pairs. Returns out. No host sync.
    */
   applyInverse(v: Tensor, out: Tensor): Tensor {
-    this.#m.checkApply("applyInverse", v, out);
+    this.memory.checkApply("applyInverse", v, out);
     this.#twoLoop(v, out);
     return out;
   }
@@ -400,7 +428,7 @@ export class LBFGSOperator implements QuasiNewtonOperator {
    * itself (a Tensor). No host sync.
    */
   push(s: Tensor, y: Tensor, opts?: Tensor | LBFGSPushOptions): void {
-    const m = this.#m;
+    const m = this.memory;
     const o: LBFGSPushOptions = opts instanceof Tensor ? { bs: opts } : opts ?? {};
     const accept = m.checkPush(s, y, o.accept);
     const bs = o.bs;
@@ -467,28 +495,13 @@ export class LBFGSOperator implements QuasiNewtonOperator {
     if (!this.inverse) tidy(() => this.#recompute());
   }
 
-  /** Forgets every pair (B = H = I, γ = 1, skipped = 0). */
-  reset(): void {
-    this.#m.reset();
-  }
-
-  /** The number of pairs in memory (one host sync). */
-  acceptedPairs(): Promise<number> {
-    return this.#m.accepted();
-  }
-
-  /** Releases the operator's device memory. */
-  dispose(): void {
-    this.#m.dispose();
-  }
-
   /**
    * aₖ = B₀sₖ + Σ_{l older} [(bₗᵀsₖ)bₗ − (aₗᵀsₖ)aₗ], normalised by √(sₖᵀaₖ) (0 for an
    * empty slot). Deterministic in the stored pairs, so it reproduces A exactly when a
    * push was rejected.
    */
   #recompute(): void {
-    const m = this.#m;
+    const m = this.memory;
     for (let k = 0; k < this.mem; k++) {
       const a = this.#A[k];
       copyInto(m.S[k], a);
@@ -504,7 +517,7 @@ export class LBFGSOperator implements QuasiNewtonOperator {
 
   /** out ← B₀v + Σ (bᵀv)b − (aᵀv)a. */
   #forward(v: Tensor, out: Tensor): Tensor {
-    const m = this.#m;
+    const m = this.memory;
     tidy(() => {
       copyInto(v, out);
       if (this.scaling) scal(m.invGamma, out);
@@ -518,7 +531,7 @@ export class LBFGSOperator implements QuasiNewtonOperator {
 
   /** The two-loop recursion, q = out. */
   #twoLoop(v: Tensor, out: Tensor): void {
-    const m = this.#m;
+    const m = this.memory;
     tidy(() => {
       copyInto(v, out);
       const nalpha: Tensor[] = new Array(this.mem);
@@ -545,18 +558,7 @@ export class LBFGSOperator implements QuasiNewtonOperator {
  * |sᵀr| ≥ ε + ε‖r‖‖s‖, and, with scaling, |sᵀy| ≥ ε‖y‖‖s‖ (and sᵀy ≠ 0) and
  * ‖y − s/γ₊‖ ≥ ε‖y‖‖s‖ for the new γ₊ = sᵀy/yᵀy.
  */
-export class LSR1Operator implements QuasiNewtonOperator {
-  /** Length of the vectors. */
-  readonly n: number;
-  /** Memory: the number of pairs kept. */
-  readonly mem: number;
-  /** Whether B₀ = I/γ with γ from the newest accepted pair. */
-  readonly scaling: boolean;
-  /** Device of the vectors. */
-  readonly device: DeviceName;
-  /** Element type of the vectors. */
-  readonly dtype: DType;
-  #m: PairMemory;
+export class LSR1Operator extends PairOperator implements QuasiNewtonOperator {
   #A: Tensor[];
   /** w/(aᵀs) and its negation, per slot (0 for an empty slot). */
   #D: Tensor[];
@@ -566,38 +568,17 @@ export class LSR1Operator implements QuasiNewtonOperator {
 
   /** An L-SR1 operator on vectors of length n, starting from B₀ = I. */
   constructor(n: number, opts: LSR1Options = {}) {
-    const { mem, device, dtype } = checkConfig("LSR1Operator", n, opts);
-    this.n = n;
-    this.mem = mem;
-    this.scaling = opts.scaling ?? true;
-    this.device = device;
-    this.dtype = dtype;
-    this.#m = new PairMemory("LSR1Operator", n, mem, device, dtype);
-    this.#A = this.#m.vectors();
-    this.#D = this.#m.scalars();
-    this.#ND = this.#m.scalars();
-    this.#tmp = this.#m.vector();
-    this.#tmp2 = this.#m.vector();
-  }
-
-  /** `push` calls since the last reset (accepted, rejected and masked out alike). */
-  get pushes(): number {
-    return this.#m.pushes;
-  }
-
-  /** Pairs offered and rejected by the rule since the last reset (one element, device). */
-  get skipped(): Tensor {
-    return this.#m.skipped;
-  }
-
-  /** γ = sᵀy/yᵀy of the newest accepted pair (1 before any, or without scaling). */
-  get scalingFactor(): Tensor {
-    return this.#m.gamma;
+    super("LSR1Operator", n, opts);
+    this.#A = this.memory.vectors();
+    this.#D = this.memory.scalars();
+    this.#ND = this.memory.scalars();
+    this.#tmp = this.memory.vector();
+    this.#tmp2 = this.memory.vector();
   }
 
   /** out ← B·v; returns out. No host sync. */
   apply(v: Tensor, out: Tensor): Tensor {
-    this.#m.checkApply("apply", v, out);
+    this.memory.checkApply("apply", v, out);
     return this.#forward(v, out);
   }
 
@@ -607,7 +588,7 @@ export class LSR1Operator implements QuasiNewtonOperator {
    * (class doc) or when `opts.accept` is 0. No host sync.
    */
   push(s: Tensor, y: Tensor, opts: PushOptions = {}): void {
-    const m = this.#m;
+    const m = this.memory;
     const accept = m.checkPush(s, y, opts.accept);
     const eps = machineEps(this.dtype);
     tidy(() => {
@@ -637,24 +618,9 @@ export class LSR1Operator implements QuasiNewtonOperator {
     tidy(() => this.#recompute());
   }
 
-  /** Forgets every pair (B = I, γ = 1, skipped = 0). */
-  reset(): void {
-    this.#m.reset();
-  }
-
-  /** The number of pairs in memory (one host sync). */
-  acceptedPairs(): Promise<number> {
-    return this.#m.accepted();
-  }
-
-  /** Releases the operator's device memory. */
-  dispose(): void {
-    this.#m.dispose();
-  }
-
   /** aₖ = yₖ − B₀sₖ − Σ_{l older} (aₗᵀsₖ)/(aₗᵀsₗ)·aₗ; dₖ = wₖ/(aₖᵀsₖ). */
   #recompute(): void {
-    const m = this.#m;
+    const m = this.memory;
     const nInvGamma = this.scaling ? neg(m.invGamma) : -1;
     for (let k = 0; k < this.mem; k++) {
       const a = this.#A[k];
@@ -673,7 +639,7 @@ export class LSR1Operator implements QuasiNewtonOperator {
 
   /** out ← B₀v + Σ dₖ(aₖᵀv)aₖ. */
   #forward(v: Tensor, out: Tensor): Tensor {
-    const m = this.#m;
+    const m = this.memory;
     tidy(() => {
       copyInto(v, out);
       if (this.scaling) scal(m.invGamma, out);
