@@ -57,6 +57,19 @@ function rowSize(t: Tensor): number {
   return t.shape.length <= 1 ? 1 : t.size / t.shape[0];
 }
 
+/** A random permutation of 0..n−1 drawn from `rng` (Fisher–Yates). */
+export function shuffledOrder(n: number, rng: Rng): Int32Array {
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    const t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  return order;
+}
+
 /**
  * A re-iterable sequence of minibatches over `x` (and `y`), made by {@link minibatch}.
  *
@@ -117,18 +130,7 @@ export class Data<B extends Batch = Batch> implements Iterable<B> {
 
   /** Starts a new pass (with `shuffle`, over a new permutation). */
   [Symbol.iterator](): DataIterator<B> {
-    let order: Int32Array | null = null;
-    if (this.shuffle) {
-      order = new Int32Array(this.n);
-      for (let i = 0; i < this.n; i++) order[i] = i;
-      for (let i = this.n - 1; i > 0; i--) {
-        const j = this.#rng.int(i + 1);
-        const t = order[i];
-        order[i] = order[j];
-        order[j] = t;
-      }
-    }
-    return new DataIterator<B>(this, order);
+    return new DataIterator<B>(this, this.shuffle ? shuffledOrder(this.n, this.#rng) : null);
   }
 
   /** @internal Builds batch `k` of a pass with the given order (null: 0..N-1). */

@@ -24,12 +24,12 @@
 
 import { diff } from "../autograd/diff.ts";
 import { noRecord } from "../autograd/tape.ts";
-import { minibatch } from "../data/minibatch.ts";
+import { Data, minibatch, shuffledOrder } from "../data/minibatch.ts";
 import { accuracy as accuracyOver, applyModel, type Model, nll } from "../loss.ts";
 import { copyInto } from "../ops/vector.ts";
 import { Rng } from "../tensor/random.ts";
 import { keep, tidy } from "../tensor/scope.ts";
-import { hostArray, Tensor, uploadTensor } from "../tensor/tensor.ts";
+import { Tensor } from "../tensor/tensor.ts";
 import { checkVars, cloneTensor } from "./adnlp.ts";
 import { type PackedParams, packParams, writeGradients } from "./flat.ts";
 import type { NLPCounters, NLPMeta, SmoothNLP } from "./nlp.ts";
@@ -99,6 +99,8 @@ export class NeuralNLPModel implements SmoothNLP {
   readonly #test: readonly [Tensor, Tensor] | null;
   readonly #loss: (scores: Tensor, labels: Tensor) => Tensor;
   readonly #rng: Rng;
+  /** Gathers and places the batches of the training set (in {@link #order}). */
+  readonly #data: Data<[Tensor, Tensor]>;
   #order: Int32Array;
   #epoch = 0;
   #index = 0;
@@ -141,12 +143,18 @@ export class NeuralNLPModel implements SmoothNLP {
     const cast = (set: readonly [Tensor, Tensor]): readonly [Tensor, Tensor] =>
       x.device === "cpu" ? [set[0].asType(x.dtype), set[1].asType(x.dtype)] : set;
     this.#train = cast(train);
+    this.#rng = new Rng(opts.seed ?? 0);
+    this.#data = new Data<[Tensor, Tensor]>(this.#train[0], this.#train[1], bs, {
+      shuffle: false, // the model keeps its own order, so it can reset and jump within it
+      partial: false,
+      rng: this.#rng,
+      device: x.device,
+    });
     this.#test = test && cast(test);
     this.batchSize = bs;
     this.nbatches = Math.floor(n / bs);
     this.#loss = opts.loss ?? ((s, y) => nll(s, y));
-    this.#rng = new Rng(opts.seed ?? 0);
-    this.#order = this.#permutation();
+    this.#order = shuffledOrder(this.#data.n, this.#rng);
     this.meta = { nvar: x.size, x0: keep(cloneTensor(x)), name: opts.name ?? "neural" };
     this.#load();
   }
@@ -176,46 +184,10 @@ export class NeuralNLPModel implements SmoothNLP {
     return this.packed.x;
   }
 
-  #permutation(): Int32Array {
-    const n = this.#train[0].shape[0];
-    const order = new Int32Array(n);
-    for (let i = 0; i < n; i++) order[i] = i;
-    for (let i = n - 1; i > 0; i--) {
-      const j = this.#rng.int(i + 1);
-      const t = order[i];
-      order[i] = order[j];
-      order[j] = t;
-    }
-    return order;
-  }
-
-  #gather(t: Tensor, start: number): Tensor {
-    const src = t.host("NeuralNLPModel");
-    const rs = t.shape[0] === 0 ? 0 : t.size / t.shape[0];
-    const b = this.batchSize;
-    const dst = hostArray(t.dtype, b * rs);
-    for (let i = 0; i < b; i++) {
-      const r = this.#order[start + i] * rs;
-      if (rs === 1) dst[i] = src[r];
-      else dst.set(src.subarray(r, r + rs), i * rs);
-    }
-    const shape = [b, ...t.shape.slice(1)];
-    if (this.packed.x.device === "gpu") {
-      return keep(
-        uploadTensor(shape, dst instanceof Float32Array ? dst : Float32Array.from(dst)),
-      );
-    }
-    return new Tensor(shape, t.dtype, dst);
-  }
-
   #load(): void {
-    const start = this.#index * this.batchSize;
-    const next: [Tensor, Tensor] = [
-      this.#gather(this.#train[0], start),
-      this.#gather(this.#train[1], start),
-    ];
+    const next = this.#data.makeBatch(this.#index, this.#order).map((t) => keep(t));
     if (this.#batch) { for (const t of this.#batch) t.dispose(); }
-    this.#batch = next;
+    this.#batch = [next[0], next[1]];
   }
 
   /**
@@ -228,7 +200,7 @@ export class NeuralNLPModel implements SmoothNLP {
     if (this.#index >= this.nbatches) {
       this.#index = 0;
       this.#epoch++;
-      this.#order = this.#permutation();
+      this.#order = shuffledOrder(this.#data.n, this.#rng);
       ended = true;
     }
     this.#load();
