@@ -245,8 +245,7 @@ export async function trainClassifier(cfg: TrainConfig): Promise<EpochReport[]> 
   const reports: EpochReport[] = [];
   try {
     for (let epoch = done + 1; epoch <= epochs; epoch++) {
-      const t0 = performance.now();
-      const c0 = counters();
+      const finishEpoch = epochTimer();
       const dtrn = minibatch(xtrn, ytrn, batch, { shuffle: true, seed: epochSeed(seed, epoch) });
       fill(correct, 0);
       const bar = await progress(minimize(loss, dtrn, optimizer), {
@@ -254,16 +253,12 @@ export async function trainClassifier(cfg: TrainConfig): Promise<EpochReport[]> 
       }).run();
       const [right] = await readAll([correct]);
       const testAccuracy = await accuracy(net, dtst);
-      const c1 = counters();
-      const report: EpochReport = {
+      const report = finishEpoch({
         epoch,
         loss: bar.meanLoss,
         trainAccuracy: right[0] / (dtrn.length * batch),
         testAccuracy,
-        seconds: (performance.now() - t0) / 1000,
-        hostSyncs: c1.hostSyncs - c0.hostSyncs,
-        dispatches: c1.dispatches - c0.dispatches,
-      };
+      });
       reports.push(report);
       cfg.log?.(formatEpoch(report));
       if (cfg.save !== undefined) {
@@ -285,6 +280,26 @@ export async function trainClassifier(cfg: TrainConfig): Promise<EpochReport[]> 
     correct.dispose();
   }
   return reports;
+}
+
+/**
+ * Starts timing an epoch; the returned function completes the epoch's report with the
+ * seconds, host syncs and dispatches since then.
+ */
+function epochTimer(): (
+  r: Omit<EpochReport, "seconds" | "hostSyncs" | "dispatches">,
+) => EpochReport {
+  const t0 = performance.now();
+  const c0 = counters();
+  return (r) => {
+    const c1 = counters();
+    return {
+      ...r,
+      seconds: (performance.now() - t0) / 1000,
+      hostSyncs: c1.hostSyncs - c0.hostSyncs,
+      dispatches: c1.dispatches - c0.dispatches,
+    };
+  };
 }
 
 /** `epoch  3  loss 0.0712  train 97.81%  test 98.42%  41.2 s`. */
@@ -364,8 +379,7 @@ async function solveClassifier(
   const nlp = new NeuralNLPModel(net, { train, test, batchSize: o.batch, seed: o.seed });
   const reports: EpochReport[] = [];
   let epochsDone = 0;
-  let t0 = performance.now();
-  let c0 = counters();
+  let finishEpoch = epochTimer();
   const common = {
     maxTime: Infinity,
     maxIter: -1,
@@ -380,20 +394,15 @@ async function solveClassifier(
       nlp.setVars(state.x);
       const testAccuracy = await nlp.accuracy({ split: "test" });
       const trainAccuracy = await nlp.accuracy({ split: "train" });
-      const c1 = counters();
-      const report: EpochReport = {
+      const report = finishEpoch({
         epoch: epochsDone,
         loss: stats.objective,
         trainAccuracy,
         testAccuracy,
-        seconds: (performance.now() - t0) / 1000,
-        hostSyncs: c1.hostSyncs - c0.hostSyncs,
-        dispatches: c1.dispatches - c0.dispatches,
-      };
+      });
       reports.push(report);
       o.log?.(formatEpoch(report));
-      t0 = performance.now();
-      c0 = c1;
+      finishEpoch = epochTimer();
       if (epochsDone >= o.epochs) stats.status = "user";
     },
   };
