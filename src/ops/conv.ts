@@ -45,6 +45,7 @@
  * @module
  */
 
+import { kernelCall } from "../cpu/call.ts";
 import { gpuRuntime, type StorageBinding } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { emptyGpu, hostArray, Tensor } from "../tensor/tensor.ts";
@@ -287,6 +288,85 @@ function dwCpu([x, dy]: readonly Tensor[], g: ConvGeom): Tensor {
   const acc = new Float64Array(g.O * (g.C / g.G) * g.kH * g.kW);
   forEachTerm(g, (yi, wi, xi) => (acc[wi] += X[xi] * D[yi]));
   return finish(wShape(g), x.dtype, acc, g.alpha);
+}
+
+// ---------------------------------------------------------------- CPU backend (kernels/cpu/conv.c)
+
+/** Images of the filter gradient summed per fixed run (independent of the thread count). */
+const DW_CHUNKS = 8;
+
+function geomInts(g: ConvGeom): number[] {
+  return [
+    g.N,
+    g.C,
+    g.H,
+    g.W,
+    g.O,
+    g.G,
+    g.kH,
+    g.kW,
+    g.Ho,
+    g.Wo,
+    g.pH,
+    g.pW,
+    g.sH,
+    g.sW,
+    g.dH,
+    g.dW,
+    g.flip ? 1 : 0,
+  ];
+}
+
+/** Runs one of conv.c's kernels with per-thread cols scratch; returns the output. */
+function convWasm(
+  op: string,
+  kernel: "conv_fwd" | "conv_dx",
+  [a, b]: readonly Tensor[],
+  g: ConvGeom,
+  shape: number[],
+): Tensor {
+  return kernelCall(op, (k) => {
+    const [y, py] = k.out(shape);
+    if (y.size === 0) return y;
+    const p = k.ints(geomInts(g));
+    const threads = k.rt.pool.size;
+    const cols = k.scratch(k.rt.kernels.conv_cols_floats(p) as number * 4 * threads);
+    const work = g.N * g.O * g.Ho * g.Wo * (g.C / g.G) * g.kH * g.kW;
+    k.run(
+      kernel,
+      [p, g.alpha, k.in(a), k.in(b), py, cols, k.rt.gemmWork, k.rt.gemmWorkFloats],
+      g.N > 1 ? work : 0,
+    );
+    return y;
+  });
+}
+
+function fwdWasm(inputs: readonly Tensor[], g: ConvGeom): Tensor {
+  return convWasm("conv4", "conv_fwd", inputs, g, yShape(g));
+}
+
+function dxWasm(inputs: readonly Tensor[], g: ConvGeom): Tensor {
+  return convWasm("deconv4", "conv_dx", inputs, g, xShape(g));
+}
+
+function dwWasm([x, dy]: readonly Tensor[], g: ConvGeom): Tensor {
+  return kernelCall("conv4_w", (k) => {
+    const [dw, pdw] = k.out(wShape(g));
+    const wsize = dw.size;
+    const p = k.ints(geomInts(g));
+    const chunks = Math.max(1, Math.min(DW_CHUNKS, g.N));
+    const runs = k.scratch(chunks * wsize * 4);
+    const threads = k.rt.pool.size;
+    const cols = k.scratch(k.rt.kernels.conv_cols_floats(p) as number * 4 * threads);
+    const work = g.N * g.O * g.Ho * g.Wo * (g.C / g.G) * g.kH * g.kW;
+    k.run(
+      "conv_dw",
+      [p, g.alpha, k.in(x), k.in(dy), runs, chunks, cols, k.rt.gemmWork, k.rt.gemmWorkFloats],
+      chunks > 1 ? work : 0,
+    );
+    k.run("sum_runs", [wsize, chunks, runs, pdw, 0], wsize * chunks);
+    return dw;
+  });
 }
 
 // ---------------------------------------------------------------- GPU
@@ -581,12 +661,18 @@ function dwGpu([x, dy]: readonly Tensor[], g: ConvGeom): Tensor {
 
 // ---------------------------------------------------------------- ops
 
-const conv4wOp = defineOp<ConvGeom>({ name: "conv4_w", cpu: dwCpu, gpu: dwGpu });
+const conv4wOp = defineOp<ConvGeom>({
+  name: "conv4_w",
+  cpu: dwCpu,
+  gpu: dwGpu,
+  wasm: dwWasm,
+});
 
 const deconv4Op = defineOp<ConvGeom>({
   name: "deconv4",
   cpu: dxCpu,
   gpu: dxGpu,
+  wasm: dxWasm,
   // inputs [w, x] with x in conv4's output shape; the result has conv4's input shape.
   backward: (dy, [w, x], _y, g, needs) => [
     needs[0] ? runOp(conv4wOp, [dy, x], g) : null,
@@ -598,6 +684,7 @@ const conv4Op: ReturnType<typeof defineOp<ConvGeom>> = defineOp<ConvGeom>({
   name: "conv4",
   cpu: fwdCpu,
   gpu: fwdGpu,
+  wasm: fwdWasm,
   backward: (dy, [w, x], _y, g, needs) => [
     needs[0] ? runOp(conv4wOp, [x, dy], g) : null,
     needs[1] ? runOp(deconv4Op, [w, dy], g) : null,

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { kernelCall } from "../cpu/call.ts";
 import { gpuRuntime } from "../gpu/runtime.ts";
 import { UniformWriter } from "../gpu/uniforms.ts";
 import { broadcastShapes, fmtShape } from "../tensor/shape.ts";
@@ -96,6 +97,46 @@ export function gemmCpu(inputs: readonly Tensor[], g: GemmAttrs): Tensor {
   return new Tensor(g.outShape, a.dtype, out);
 }
 
+/**
+ * CPU backend: kernels/cpu/gemm.c (packed panels, a register-blocked SIMD micro-kernel),
+ * rows or batch entries split over the threads.
+ */
+export function gemmWasm(inputs: readonly Tensor[], g: GemmAttrs): Tensor {
+  const [a, b, c] = inputs;
+  return kernelCall("gemm", (k) => {
+    const [y, py] = k.out(g.outShape);
+    if (y.size === 0) return y;
+    const beta = c !== undefined ? g.beta : 0;
+    if (beta !== 0) y.host().set(c.host("gemm"));
+    const pa = k.in(a), pb = k.in(b);
+    const work = g.batch * g.M * g.N * g.K;
+    const w = k.rt.gemmWork;
+    if (g.batch === 1) {
+      k.run("gemm", [g.M, g.N, g.K, pa, +g.transA, pb, +g.transB, py, g.alpha, beta, w], work);
+    } else {
+      k.run("gemm_batched", [
+        g.batch,
+        g.M,
+        g.N,
+        g.K,
+        pa,
+        g.strideA,
+        +g.transA,
+        pb,
+        g.strideB,
+        +g.transB,
+        py,
+        g.M * g.N,
+        g.alpha,
+        beta,
+        1,
+        w,
+      ], work);
+    }
+    return y;
+  });
+}
+
 /** GPU: one dispatch of gemm.wgsl (plus a copy of C when β ≠ 0). */
 export function gemmGpu(inputs: readonly Tensor[], g: GemmAttrs): Tensor {
   const [a, b, c] = inputs;
@@ -182,6 +223,7 @@ const gemmOp = defineOp<GemmAttrs>({
   name: "gemm",
   cpu: gemmCpu,
   gpu: gemmGpu,
+  wasm: gemmWasm,
   backward: gemmBackward,
 });
 

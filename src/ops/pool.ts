@@ -11,6 +11,7 @@
  * @module
  */
 
+import { kernelCall } from "../cpu/call.ts";
 import { gpuRuntime, type StorageBinding } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { emptyGpu, type HostArray, hostArray, Tensor } from "../tensor/tensor.ts";
@@ -324,6 +325,33 @@ function poolBackwardGpu(x: Tensor | null, dy: Tensor, g: PoolGeometry): Tensor 
   return dx;
 }
 
+// ---------------------------------------------------------------- CPU backend (kernels/cpu/pool.c)
+
+function poolInts(g: PoolGeometry): number[] {
+  return [g.n * g.c, g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.ph, g.pw, g.sh, g.sw, g.mode];
+}
+
+/** CPU backend twin of {@link poolForwardCpu}. */
+function poolForwardWasm(x: Tensor, g: PoolGeometry): Tensor {
+  return kernelCall("pool", (k) => {
+    const [y, py] = k.out([g.n, g.c, g.oh, g.ow]);
+    if (y.size === 0) return y;
+    k.run("pool_fwd", [k.ints(poolInts(g)), g.scale, k.in(x), py], x.size);
+    return y;
+  });
+}
+
+/** CPU backend twin of {@link poolBackwardCpu}. */
+function poolBackwardWasm(x: Tensor | null, dy: Tensor, g: PoolGeometry): Tensor {
+  return kernelCall("pool backward", (k) => {
+    const [dx, pdx] = k.out([g.n, g.c, g.h, g.w]);
+    if (dx.size === 0) return dx;
+    const px = g.mode === 0 ? k.in(x!) : 0;
+    k.run("pool_bwd", [k.ints(poolInts(g)), g.scale, px, k.in(dy), pdx], dx.size);
+    return dx;
+  });
+}
+
 // ---------------------------------------------------------------- ops
 
 /** The gradient of pooling: inputs [x, dy] → dx (Knet's `poolx`; no gradient of its own). */
@@ -331,12 +359,14 @@ const poolGradOp = defineOp<PoolGeometry>({
   name: "pool_grad",
   cpu: ([x, dy], g) => poolBackwardCpu(x, dy, g),
   gpu: ([x, dy], g) => poolBackwardGpu(x, dy, g),
+  wasm: ([x, dy], g) => poolBackwardWasm(x, dy, g),
 });
 
 const poolOp = defineOp<PoolGeometry>({
   name: "pool",
   cpu: ([x], g) => poolForwardCpu(x, g),
   gpu: ([x], g) => poolForwardGpu(x, g),
+  wasm: ([x], g) => poolForwardWasm(x, g),
   backward: (dy, [x], _y, g) => [runOp(poolGradOp, [x, dy], g)],
 });
 
@@ -348,6 +378,7 @@ const unpoolOp = defineOp<PoolGeometry>({
   name: "unpool",
   cpu: ([x], g) => poolBackwardCpu(null, x, g),
   gpu: ([x], g) => poolBackwardGpu(null, x, g),
+  wasm: ([x], g) => poolBackwardWasm(null, x, g),
   backward: (dy, _x, _y, g) => [runOp(poolOp, [dy], g)],
 });
 

@@ -12,6 +12,7 @@
  */
 
 import { activeTape, noRecord } from "../autograd/tape.ts";
+import { cpuKernelsEnabled } from "../cpu/runtime.ts";
 import type { DeviceName, Tensor } from "../tensor/tensor.ts";
 
 /** One device's implementation of an op. */
@@ -40,6 +41,11 @@ export interface OpDef<A = Record<string, never>> {
   readonly cpu: OpImpl<A>;
   /** GPU implementation (f32). */
   readonly gpu: OpImpl<A>;
+  /**
+   * CPU backend implementation for f32 inputs (the WebAssembly kernels of kernels/cpu);
+   * `cpu` stays the reference and runs for f64 and when the kernels are off.
+   */
+  readonly wasm?: OpImpl<A>;
   /** Gradient rule; omitted for ops whose result carries no gradient (Knet's `@zerograd`). */
   readonly backward?: BackwardRule<A>;
   /**
@@ -119,7 +125,12 @@ export function runOp<A>(op: OpDef<A>, inputs: readonly Tensor[], attrs: A): Ten
   }
   // The op is one primitive: ops its implementation calls are not recorded (else a
   // @zerograd op built from differentiable ops would be differentiated through them).
-  const impl = () => (device === "gpu" ? op.gpu(inputs, attrs) : op.cpu(inputs, attrs));
+  const impl = () =>
+    device === "gpu"
+      ? op.gpu(inputs, attrs)
+      : op.wasm && inputs[0].dtype === "f32" && cpuKernelsEnabled()
+      ? op.wasm(inputs, attrs)
+      : op.cpu(inputs, attrs);
   const out = tape === null ? impl() : noRecord(impl);
   if (tracked && op.backward) tape.record(op, inputs, attrs, out);
   return out;

@@ -15,6 +15,7 @@
 import { type GpuRuntime, gpuRuntime } from "../gpu/runtime.ts";
 import { runOp } from "../ops/registry.ts";
 import { reshapeOp } from "../ops/view.ts";
+import { type HeapBlock, heapBlockOf, inHeapMemory } from "../cpu/heap.ts";
 import { formatTensor } from "./format.ts";
 import { trackTensor } from "./scope.ts";
 
@@ -124,6 +125,8 @@ export class GpuStorage {
 }
 
 const finalizer = new FinalizationRegistry<GpuStorage>((storage) => storage.release());
+/** Releases the CPU heap block of a tensor that was collected without dispose(). */
+const hostFinalizer = new FinalizationRegistry<HeapBlock>((block) => block.release());
 
 /** Number of elements of a shape (1 for a scalar `[]`). */
 export function shapeSize(shape: readonly number[]): number {
@@ -160,6 +163,8 @@ export class Tensor {
   readonly size: number;
   #host: HostArray | null;
   #gpu: GpuStorage | null;
+  /** The CPU heap block under #host, when it lies in the CPU backend's memory. */
+  #block: HeapBlock | null = null;
   #disposed = false;
   /** Host copy of a GPU tensor's values, set by data()/toArray() (used for printing). */
   #hostMirror: HostArray | null = null;
@@ -201,7 +206,30 @@ export class Tensor {
       this.device = "cpu";
       this.#host = storage;
       this.#gpu = null;
+      this.#adoptHost(storage);
     }
+  }
+
+  /** Takes a reference to the heap block under a host array (if it has one). */
+  #adoptHost(storage: HostArray): void {
+    const block = heapBlockOf(storage);
+    if (block === undefined) {
+      if (inHeapMemory(storage)) {
+        throw new Error("internal: a tensor over CPU heap memory that no heap block owns");
+      }
+      this.#block = null;
+      return;
+    }
+    block.adopt();
+    this.#block = block;
+    hostFinalizer.register(this, block, this);
+  }
+
+  #releaseHost(): void {
+    if (this.#block === null) return;
+    hostFinalizer.unregister(this);
+    this.#block.release();
+    this.#block = null;
   }
 
   /** Number of dimensions. */
@@ -283,6 +311,11 @@ export class Tensor {
             `${this.device} ${this.dtype} tensor [${this.shape.join(",")}]`,
         );
       }
+      // adopt the new block before releasing the old: they may be the same block
+      const old = this.#block;
+      if (old !== null) hostFinalizer.unregister(this);
+      this.#adoptHost(storage);
+      old?.release();
       this.#host = storage;
     }
     this.#hostMirror = null;
@@ -380,6 +413,7 @@ export class Tensor {
       this.#gpu.release();
       this.#gpu = null;
     }
+    this.#releaseHost();
     this.#host = null;
   }
 

@@ -1,0 +1,198 @@
+/**
+ * The CPU backend's worker threads: `n − 1` workers (Node's worker_threads, unref'd so
+ * they never keep a finished program alive), each with its own instance of the kernel
+ * module over the one shared memory. A job is a kernel name and its arguments; every
+ * thread (the caller's included, as thread 0) runs the kernel with its (tid, nt) and
+ * the caller returns when all are done. Hand-off is through a small shared control block
+ * with Atomics: workers spin briefly after a job, then sleep in Atomics.wait.
+ *
+ * @module
+ */
+
+import { Worker } from "node:worker_threads";
+
+/** Control block layout (Int32 slots). */
+const SEQ = 0, PENDING = 1, ERROR = 2, FN = 3, ARGC = 4, ERR_TID = 5, NT = 6;
+/** Error text: up to 64 UTF-16 code units from this slot on. */
+const MSG = 8, MSG_LEN = 64;
+/** Ready flags of workers 1..: slot READY + tid. */
+const READY = 72;
+/** Most threads (ready-flag slots). */
+const READY_SLOTS = 64;
+/** Arguments (f64 slots) start at this byte. */
+const ARGS_BYTE = 4 * (READY + READY_SLOTS);
+/** Most arguments a job takes. */
+export const MAX_ARGS = 32;
+
+/** The worker's program, run from source text so it loads from a bundle or a binary too. */
+function workerMain(): void {
+  // deno-lint-ignore no-explicit-any
+  const { parentPort, workerData } = (globalThis as any).require("node:worker_threads");
+  const { module, memory, ctl, tid, stackTop, names } = workerData;
+  const inst = new WebAssembly.Instance(module, { env: { memory } });
+  // deno-lint-ignore no-explicit-any
+  const ex = inst.exports as any;
+  ex.__stack_pointer.value = stackTop;
+  const fns = names.map((n: string) => ex[n]);
+  const I = new Int32Array(ctl);
+  const A = new Float64Array(ctl, workerData.argsByte);
+  let seq = Atomics.load(I, 0);
+  Atomics.store(I, 72 + tid, 1);
+  parentPort.postMessage("ready");
+  for (;;) {
+    let spins = 0;
+    while (Atomics.load(I, 0) === seq && spins < 20000) spins++;
+    if (Atomics.load(I, 0) === seq) Atomics.wait(I, 0, seq);
+    seq = Atomics.load(I, 0);
+    const fn = Atomics.load(I, 3);
+    if (fn < 0) break;
+    const nt = I[6];
+    if (tid >= nt) continue;
+    const argc = I[4];
+    const args: number[] = [];
+    for (let i = 0; i < argc; i++) args.push(A[i]);
+    try {
+      fns[fn](...args, tid, nt);
+    } catch (e) {
+      const msg = String(e).slice(0, 64);
+      if (Atomics.compareExchange(I, 2, 0, 1) === 0) {
+        I[5] = tid;
+        for (let i = 0; i < 64; i++) I[8 + i] = i < msg.length ? msg.charCodeAt(i) : 0;
+      }
+    }
+    if (Atomics.sub(I, 1, 1) === 1) Atomics.notify(I, 1);
+  }
+}
+
+/** A pool of worker threads running kernels of one module over one shared memory. */
+export class ThreadPool {
+  /** Threads a job may run on (workers + the caller). */
+  readonly size: number;
+  readonly #ready: Promise<void>;
+  readonly #names: readonly string[];
+  readonly #ctl: Int32Array;
+  readonly #args: Float64Array;
+  readonly #workers: Worker[] = [];
+
+  private constructor(
+    size: number,
+    names: readonly string[],
+    ctl: SharedArrayBuffer,
+    start: (pool: ThreadPool) => Promise<void>[],
+  ) {
+    this.size = size;
+    this.#names = names;
+    this.#ctl = new Int32Array(ctl);
+    this.#args = new Float64Array(ctl, ARGS_BYTE, MAX_ARGS);
+    this.#ready = Promise.all(start(this)).then(() => {});
+  }
+
+  /**
+   * Starts `size − 1` workers over `memory` (without waiting: jobs use the workers that
+   * are ready, see {@link ready}); `stackTop(i)` gives worker i (1-based) the top of its
+   * own stack in that memory. `names` are the kernels jobs may name.
+   */
+  static start(
+    size: number,
+    module: WebAssembly.Module,
+    memory: WebAssembly.Memory,
+    names: readonly string[],
+    stackTop: (tid: number) => number,
+  ): ThreadPool {
+    if (size > READY_SLOTS) size = READY_SLOTS;
+    const ctl = new SharedArrayBuffer(ARGS_BYTE + MAX_ARGS * 8);
+    const source = `(${workerMain.toString()})()`;
+    return new ThreadPool(size, names, ctl, (pool) => {
+      const ready: Promise<void>[] = [];
+      for (let tid = 1; tid < size; tid++) {
+        const w = new Worker(source, {
+          eval: true,
+          workerData: {
+            module,
+            memory,
+            ctl,
+            tid,
+            stackTop: stackTop(tid),
+            names,
+            argsByte: ARGS_BYTE,
+          },
+        });
+        w.unref();
+        pool.#workers.push(w);
+        ready.push(
+          new Promise((resolve, reject) => {
+            w.once("message", () => resolve());
+            w.once("error", (e: unknown) => reject(e));
+          }),
+        );
+      }
+      return ready;
+    });
+  }
+
+  /** Resolves when every worker is ready. */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** Threads a job runs on now: the caller and the leading run of ready workers. */
+  active(): number {
+    let n = 1;
+    while (n < this.size && Atomics.load(this.#ctl, READY + n) === 1) n++;
+    return n;
+  }
+
+  /**
+   * Runs kernel `name` with `args` (then tid, nt) on every thread; `self` is the caller's
+   * own function (thread 0). Throws an Error naming `op` when any thread failed.
+   */
+  run(op: string, name: string, self: (...a: number[]) => void, args: readonly number[]): void {
+    const I = this.#ctl;
+    const nt = this.active();
+    if (nt === 1) {
+      try {
+        self(...args, 0, 1);
+      } catch (e) {
+        throw new Error(`${op}: CPU kernel ${name} failed: ${e}`);
+      }
+      return;
+    }
+    const fn = this.#names.indexOf(name);
+    if (fn < 0) throw new Error(`${op}: unknown CPU kernel '${name}'`);
+    if (args.length > MAX_ARGS) throw new Error(`${op}: too many kernel arguments`);
+    for (let i = 0; i < args.length; i++) this.#args[i] = args[i];
+    I[ARGC] = args.length;
+    I[FN] = fn;
+    I[ERROR] = 0;
+    I[NT] = nt;
+    Atomics.store(I, PENDING, nt - 1);
+    Atomics.add(I, SEQ, 1);
+    Atomics.notify(I, SEQ);
+    let own: unknown = null;
+    try {
+      self(...args, 0, nt);
+    } catch (e) {
+      own = e;
+    }
+    let spins = 0;
+    while (Atomics.load(I, PENDING) !== 0) {
+      if (++spins > 100000) Atomics.wait(I, PENDING, Atomics.load(I, PENDING), 1);
+    }
+    if (own !== null) throw new Error(`${op}: CPU kernel ${name} failed: ${own}`);
+    if (I[ERROR] !== 0) {
+      let msg = "";
+      for (let i = 0; i < MSG_LEN && I[MSG + i] !== 0; i++) msg += String.fromCharCode(I[MSG + i]);
+      throw new Error(`${op}: CPU kernel ${name} failed in worker ${I[ERR_TID]}: ${msg}`);
+    }
+  }
+
+  /** Stops the workers. */
+  async close(): Promise<void> {
+    const I = this.#ctl;
+    I[FN] = -1;
+    Atomics.add(I, SEQ, 1);
+    Atomics.notify(I, SEQ);
+    await Promise.all(this.#workers.map((w) => w.terminate()));
+    this.#workers.length = 0;
+  }
+}
