@@ -11,7 +11,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { init } from "./mod.ts";
+import { deviceChoice, init } from "./mod.ts";
+import { cpuRuntime } from "./src/cpu/runtime.ts";
 import {
   DATASET_NAMES,
   evaluateCheckpoint,
@@ -19,7 +20,7 @@ import {
   SOLVER_NAMES,
   trainClassifier,
 } from "./src/app/classify.ts";
-import { gpuRuntime } from "./src/gpu/runtime.ts";
+import { gpuReady, gpuRuntime } from "./src/gpu/runtime.ts";
 import { MODEL_NAMES } from "./src/models.ts";
 
 const USAGE = `usage: deno run -A cli.ts <command> [flags]
@@ -70,7 +71,8 @@ training accuracy, test accuracy, seconds).
   --epochs N         epochs to reach, counting resumed ones (default 10)
   --batch N          minibatch size (default 100)
   --seed N           seed of the weights, shuffles and dropout (default 1)
-  --device D         gpu|cpu (default: the GPU when there is one)
+  --device D         gpu|cpu (default: a hardware GPU when there is one, else the
+                     CPU backend; DENET_DEVICE sets it too)
   --data DIR         directory with the dataset's IDX files (default: the download cache)
   --save FILE        write a safetensors checkpoint after every epoch (atomically)
   --resume FILE      continue from a checkpoint written by --save
@@ -121,6 +123,8 @@ async function train(args: string[]): Promise<number> {
     return 0;
   }
   await setDevice(values.device);
+  const choice = deviceChoice();
+  console.log(`device: ${choice.device} (${choice.reason})`);
   const reports = await trainClassifier({
     model: values.model ?? "lenet",
     dataset: values.dataset,
@@ -171,8 +175,14 @@ async function evaluate(args: string[]): Promise<number> {
 async function info(args: string[]): Promise<number> {
   parseArgs({ args, options: {}, strict: true });
   const device = await init();
-  console.log(`default device: ${device}`);
-  if (device !== "gpu") {
+  const choice = deviceChoice();
+  console.log(`default device: ${device} (${choice.reason})`);
+  const cpu = cpuRuntime();
+  console.log(
+    `cpu backend: WebAssembly ${cpu.relaxed ? "relaxed SIMD (fused multiply-add)" : "SIMD"}, ` +
+      `${cpu.threads} thread${cpu.threads === 1 ? "" : "s"}`,
+  );
+  if (!gpuReady()) {
     console.log("no WebGPU adapter found (install a Vulkan driver, e.g. mesa-vulkan-drivers)");
     return 0;
   }

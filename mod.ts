@@ -35,7 +35,15 @@ export {
   type RandomOptions,
   zeros,
 } from "./src/tensor/create.ts";
-export { defaultDevice, init, type InitOptions, setDefaultDevice } from "./src/tensor/device.ts";
+export {
+  defaultDevice,
+  type DeviceChoice,
+  deviceChoice,
+  init,
+  type InitOptions,
+  isSoftwareAdapter,
+  setDefaultDevice,
+} from "./src/tensor/device.ts";
 export { globalRng, Rng, seed } from "./src/tensor/random.ts";
 export { keep, tidy } from "./src/tensor/scope.ts";
 export * from "./src/ops/math.ts";

@@ -51,8 +51,6 @@ async function compile(relaxed: boolean): Promise<Uint8Array> {
     await run(CLANG, [
       "--target=wasm32",
       "-O3",
-      "-ffast-math",
-      "-fno-finite-math-only",
       "-msimd128",
       ...(relaxed ? ["-mrelaxed-simd", "-DDENET_RELAXED"] : []),
       "-matomics",
@@ -67,7 +65,6 @@ async function compile(relaxed: boolean): Promise<Uint8Array> {
       `-Wl,--max-memory=${MAX_MEMORY}`,
       "-Wl,--export=__stack_pointer",
       "-Wl,--export=__heap_base",
-      "-Wl,--strip-all",
       "-o",
       out,
       ...sources,

@@ -15,7 +15,8 @@ static PoolGeom pgeom(const int *p) {
   return g;
 }
 
-/* Index in the plane of window (oy, ox)'s first maximum, and its clipped extent. */
+/* Index in the plane of the window's first maximum (branch-free: random data would
+ * mispredict every comparison). */
 INLINE int window_argmax(const PoolGeom *g, const f32 *xs, int y0, int y1, int x0, int x1) {
   int at = y0 * g->w + x0;
   f32 best = xs[at];
@@ -23,10 +24,9 @@ INLINE int window_argmax(const PoolGeom *g, const f32 *xs, int y0, int y1, int x
     for (int x = x0; x < x1; x++) {
       int j = y * g->w + x;
       f32 v = xs[j];
-      if (v > best || (v != v && best == best)) {
-        best = v;
-        at = j;
-      }
+      int take = (v > best) | ((v != v) & (best == best));
+      best = take ? v : best;
+      at = take ? j : at;
     }
   }
   return at;
@@ -39,11 +39,48 @@ INLINE int window_argmax(const PoolGeom *g, const f32 *xs, int y0, int y1, int x
     hi = imin(st_ + (k), (n));        \
   } while (0)
 
+/* Whether windows tile the plane: no padding, stride = window, and the windows fit. */
+INLINE int tiled(const PoolGeom *g) {
+  return g->ph == 0 && g->pw == 0 && g->sh == g->kh && g->sw == g->kw &&
+         g->oh * g->kh <= g->h && g->ow * g->kw <= g->w;
+}
+
+/* Max pooling of tiling windows: f32.max keeps NaN, as Julia's max. 2x2 windows in SIMD. */
+static void max_tiled(const PoolGeom *g, const f32 *xs, f32 *out, f32 scale) {
+  f32x4 vs = wasm_f32x4_splat(scale);
+  for (int oy = 0; oy < g->oh; oy++) {
+    const f32 *r = xs + (long)oy * g->kh * g->w;
+    f32 *o = out + oy * g->ow;
+    int ox = 0;
+    if (g->kh == 2 && g->kw == 2) {
+      for (; ox + 4 <= g->ow; ox += 4) {
+        f32x4 a = wasm_f32x4_max(wasm_v128_load(r + 2 * ox), wasm_v128_load(r + g->w + 2 * ox));
+        f32x4 b = wasm_f32x4_max(wasm_v128_load(r + 2 * ox + 4),
+                                 wasm_v128_load(r + g->w + 2 * ox + 4));
+        f32x4 even = wasm_i32x4_shuffle(a, b, 0, 2, 4, 6), odd = wasm_i32x4_shuffle(a, b, 1, 3, 5, 7);
+        wasm_v128_store(o + ox, wasm_f32x4_mul(vs, wasm_f32x4_max(even, odd)));
+      }
+    }
+    for (; ox < g->ow; ox++) {
+      const f32 *c = r + ox * g->kw;
+      f32 m = c[0];
+      for (int yy = 0; yy < g->kh; yy++)
+        for (int xx = 0; xx < g->kw; xx++) m = __builtin_wasm_max_f32(m, c[yy * g->w + xx]);
+      o[ox] = scale * m;
+    }
+  }
+}
+
 EXPORT(pool_fwd)
 void pool_fwd(const int *p, f32 scale, const f32 *x, f32 *y, int tid, int nt) {
   PoolGeom g = pgeom(p);
   int lo, hi;
   share(g.planes, tid, nt, &lo, &hi);
+  if (g.mode == 0 && tiled(&g)) {
+    for (int pl = lo; pl < hi; pl++)
+      max_tiled(&g, x + (long)pl * g.h * g.w, y + (long)pl * g.oh * g.ow, scale);
+    return;
+  }
   for (int pl = lo; pl < hi; pl++) {
     const f32 *xs = x + (long)pl * g.h * g.w;
     f32 *out = y + (long)pl * g.oh * g.ow;
@@ -75,10 +112,21 @@ void pool_bwd(const int *p, f32 scale, const f32 *x, const f32 *dy, f32 *dx, int
   PoolGeom g = pgeom(p);
   int lo, hi;
   share(g.planes, tid, nt, &lo, &hi);
+  int fast = g.mode == 0 && tiled(&g);
   for (int pl = lo; pl < hi; pl++) {
     const f32 *ds = dy + (long)pl * g.oh * g.ow;
     f32 *out = dx + (long)pl * g.h * g.w;
     for (int i = 0; i < g.h * g.w; i++) out[i] = 0.0f;
+    if (fast) { /* windows are disjoint: each argmax cell takes scale*dy, the rest stay 0 */
+      const f32 *xs = x + (long)pl * g.h * g.w;
+      for (int oy = 0; oy < g.oh; oy++) {
+        for (int ox = 0; ox < g.ow; ox++) {
+          int y0 = oy * g.kh, x0 = ox * g.kw;
+          out[window_argmax(&g, xs, y0, y0 + g.kh, x0, x0 + g.kw)] = scale * ds[oy * g.ow + ox];
+        }
+      }
+      continue;
+    }
     for (int oy = 0; oy < g.oh; oy++) {
       int y0, y1;
       CLIP(oy, g.sh, g.ph, g.kh, g.h, y0, y1);

@@ -18,6 +18,7 @@
 import type { DiffResult } from "../autograd/diff.ts";
 import { namedParams } from "../autograd/diff.ts";
 import type { Param } from "../autograd/param.ts";
+import { cpuKernelsEnabled, cpuRuntime } from "../cpu/runtime.ts";
 import { gpuRuntime } from "../gpu/runtime.ts";
 import { keep } from "../tensor/scope.ts";
 import { GpuStorage, hostArray, Tensor } from "../tensor/tensor.ts";
@@ -81,15 +82,20 @@ export function packParams(model: unknown): PackedParams {
   const params = named.map(([, p]) => p);
   const names = named.map(([name]) => name);
   if (device === "cpu") {
-    const flat = hostArray(p0.dtype, n);
+    // f32 with the CPU kernels on: one block of their heap, the Params views of it
+    const heap = p0.dtype === "f32" && cpuKernelsEnabled() ? cpuRuntime().heap : null;
+    const flat = heap ? heap.array(n) : hostArray(p0.dtype, n);
+    if (heap) flat.fill(0); // the padding between slots
+    const slot = (off: number, size: number) =>
+      heap ? heap.view(flat as Float32Array, off, off + size) : flat.subarray(off, off + size);
     params.forEach((p, i) => {
       const off = offsets[i];
       flat.set(p.host("packParams"), off);
       if (p.size === 0) return;
-      p.replaceStorage(flat.subarray(off, off + p.size));
-      p.value.replaceStorage(flat.subarray(off, off + p.size));
+      p.replaceStorage(slot(off, p.size));
+      p.value.replaceStorage(slot(off, p.size));
     });
-    const x = new Tensor([n], p0.dtype, flat);
+    const x = keep(new Tensor([n], p0.dtype, flat));
     return { x, nvar: n, nparams, offsets, params, names };
   }
   const rt = gpuRuntime();

@@ -6,12 +6,13 @@
  * @module
  */
 
+import { kernelCall } from "../cpu/call.ts";
 import { gpuRuntime } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { broadcastShapes, broadcastStrides, checkRank } from "../tensor/shape.ts";
 import { emptyGpu, hostArray, shapeSize, Tensor } from "../tensor/tensor.ts";
 import { unbroadcast } from "./reduce.ts";
-import { type BackwardRule, defineOp, runOp } from "./registry.ts";
+import { type BackwardRule, defineOp, type OpImpl, runOp } from "./registry.ts";
 
 const SELU_LAMBDA = 1.0507009873554805;
 const SELU_ALPHA = 1.6732632423543772;
@@ -158,6 +159,92 @@ export const UNARY_GRADS: Readonly<Partial<Record<UnaryOpName, UnaryGrad>>> = {
 };
 
 // ---------------------------------------------------------------------------------------
+// CPU backend (kernels/cpu/elementwise.c)
+
+/** Unary ops the CPU kernels leave to the TypeScript twins (rare, need sin/cos). */
+const UNARY_TS_ONLY: ReadonlySet<UnaryOpName> = new Set(["sin", "cos"]);
+/** Unary ops that cost a transcendental function per element. */
+const UNARY_HEAVY: ReadonlySet<UnaryOpName> = new Set([
+  "exp",
+  "log",
+  "log1p",
+  "expm1",
+  "tanh",
+  "sigm",
+  "elu",
+  "selu",
+  "softplus",
+]);
+
+function unaryWork(name: UnaryOpName, n: number): number {
+  return UNARY_HEAVY.has(name) ? 16 * n : n;
+}
+
+function unaryWasm(name: UnaryOpName): OpImpl<Record<string, never>> | undefined {
+  if (UNARY_TS_ONLY.has(name)) return undefined;
+  const code = UNARY_OPS[name].code;
+  return ([x]) =>
+    kernelCall(name, (k) => {
+      const [y, py] = k.out(x.shape);
+      if (y.size > 0) k.run("unary", [code, k.in(x), py, x.size], unaryWork(name, x.size));
+      return y;
+    });
+}
+
+function unaryGradWasm(name: UnaryOpName): OpImpl<Record<string, never>> | undefined {
+  if (UNARY_TS_ONLY.has(name)) return undefined;
+  const code = UNARY_OPS[name].code;
+  return ([dy, x, y]) =>
+    kernelCall(`${name}_grad`, (k) => {
+      const [dx, pdx] = k.out(x.shape);
+      if (dx.size > 0) {
+        // relu's gradient never reads y (the kernel skips it)
+        const py = name === "relu" ? 0 : k.in(y);
+        k.run("unary_grad", [code, k.in(dy), k.in(x), py, pdx, x.size], unaryWork(name, x.size));
+      }
+      return dx;
+    });
+}
+
+function binaryWasm(name: BinaryOpName, inputs: readonly Tensor[], attrs: BinaryAttrs): Tensor {
+  const code = BINARY_OPS[name].code;
+  return kernelCall(name, (k) => {
+    if (attrs.scalarSide) {
+      const [x] = inputs;
+      const [y, py] = k.out(x.shape);
+      if (y.size === 0) return y;
+      const px = k.in(x);
+      const mode = attrs.scalarSide === "b" ? 2 : 3;
+      const [pa, pb] = mode === 2 ? [px, 0] : [0, px];
+      k.run("binary", [code, mode, x.size, 0, 0, 0, 0, pa, pb, py, attrs.scalar!], x.size);
+      return y;
+    }
+    const [a, b] = inputs;
+    const shape = broadcastShapes(name, a.shape, b.shape);
+    const [y, py] = k.out(shape);
+    if (y.size === 0) return y;
+    const same = sameShape(a.shape, shape) && sameShape(b.shape, shape);
+    const dims = same ? [y.size] : shape;
+    const sa = same ? [1] : broadcastStrides(a.shape, shape);
+    const sb = same ? [1] : broadcastStrides(b.shape, shape);
+    k.run("binary", [
+      code,
+      0,
+      y.size,
+      dims.length,
+      k.ints(dims),
+      k.ints(sa),
+      k.ints(sb),
+      k.in(a),
+      k.in(b),
+      py,
+      0,
+    ], y.size);
+    return y;
+  });
+}
+
+// ---------------------------------------------------------------------------------------
 // Unary
 
 const unaryDefs = new Map<UnaryOpName, ReturnType<typeof defineUnary>>();
@@ -166,6 +253,7 @@ const unaryDefs = new Map<UnaryOpName, ReturnType<typeof defineUnary>>();
 function defineUnaryGrad(name: UnaryOpName, g: UnaryGrad) {
   return defineOp<Record<string, never>>({
     name: `${name}_grad`,
+    wasm: unaryGradWasm(name),
     cpu: ([dy, x, y]) => {
       const [d, xs, ys] = [dy.host(name), x.host(name), y.host(name)];
       const out = hostArray(x.dtype, x.size);
@@ -200,6 +288,7 @@ function defineUnary(name: UnaryOpName) {
   return defineOp<Record<string, never>>({
     name,
     backward: unaryBackward(name),
+    wasm: unaryWasm(name),
     cpu: ([x]) => {
       const src = x.host(name);
       const out = hostArray(x.dtype, x.size);
@@ -337,6 +426,8 @@ function defineBinary(name: BinaryOpName) {
     name,
     cpu: (inputs, attrs) => binaryCpu(name, inputs, attrs),
     gpu: (inputs, attrs) => binaryGpu(name, inputs, attrs),
+    // pow stays a TypeScript twin on the CPU (rare; needs a real powf)
+    wasm: name === "pow" ? undefined : (inputs, attrs) => binaryWasm(name, inputs, attrs),
     backward: BINARY_BACKWARD[name],
   });
 }

@@ -26,6 +26,7 @@ import {
 } from "../tensor/tensor.ts";
 import { unbroadcast } from "./reduce.ts";
 import { checkInputs, defineOp, runOp } from "./registry.ts";
+import { type KernelCall, kernelCall } from "../cpu/call.ts";
 import { fill } from "./vector.ts";
 
 /** A strided view description: which elements of the source, in which order. */
@@ -53,6 +54,14 @@ interface StridedWrite extends StridedRead {
  */
 const scatterOp = defineOp<StridedWrite>({
   name: "strided_write",
+  wasm: ([dy], w) =>
+    kernelCall("strided_write", (k) => {
+      const [dx, pdx] = k.out(w.target);
+      // a permutation writes every element; a slice leaves the rest at zero
+      if (dy.size !== dx.size) dx.host().fill(0);
+      stridedCopyWasm(k, dy, 0, stridesOf(w.shape), pdx, w.offset, w.strides, w.shape);
+      return dx;
+    }),
   cpu: ([dy], w) => {
     const out = hostArray(dy.dtype, shapeSize(w.target));
     stridedCopyCpu(
@@ -133,8 +142,43 @@ export function stridedCopyGpu(
   });
 }
 
+/**
+ * CPU backend twin of {@link stridedCopyCpu} (kernels/cpu/copy.c) between f32 tensors;
+ * `dst` must be a heap tensor fresh from the caller's {@link KernelCall}.
+ */
+function stridedCopyWasm(
+  k: KernelCall,
+  src: Tensor,
+  xOffset: number,
+  xStrides: readonly number[],
+  pdst: number,
+  yOffset: number,
+  yStrides: readonly number[],
+  shape: readonly number[],
+): void {
+  const n = shapeSize(shape);
+  if (n === 0) return;
+  k.run("strided_copy", [
+    n,
+    shape.length,
+    k.ints(shape),
+    k.in(src),
+    xOffset,
+    k.ints(xStrides),
+    pdst,
+    yOffset,
+    k.ints(yStrides),
+  ], n);
+}
+
 const gatherOp = defineOp<StridedRead>({
   name: "strided_read",
+  wasm: ([x], r) =>
+    kernelCall("strided_read", (k) => {
+      const [y, py] = k.out(r.shape);
+      stridedCopyWasm(k, x, r.offset, r.strides, py, 0, stridesOf(r.shape), r.shape);
+      return y;
+    }),
   cpu: ([x], r) => {
     const out = hostArray(x.dtype, shapeSize(r.shape));
     stridedCopyCpu(
@@ -265,6 +309,18 @@ const concatOp = defineOp<{ axis: number }>({
       return part;
     });
   },
+  wasm: (xs, { axis }) =>
+    kernelCall("concat", (k) => {
+      const shape = concatShape(xs, axis);
+      const [y, py] = k.out(shape);
+      const ys = stridesOf(shape);
+      let at = 0;
+      for (const x of xs) {
+        stridedCopyWasm(k, x, 0, stridesOf(x.shape), py, at * ys[axis], ys, x.shape);
+        at += x.shape[axis];
+      }
+      return y;
+    }),
   cpu: (xs, { axis }) => {
     const shape = concatShape(xs, axis);
     const out = hostArray(xs[0].dtype, shapeSize(shape));

@@ -1,6 +1,7 @@
 /**
- * Deterministic release of GPU tensors: {@link tidy} disposes every GPU tensor created
- * inside it that is not part of its result or marked with {@link keep}.
+ * Deterministic release of GPU tensors and of CPU tensors in the CPU backend's heap:
+ * {@link tidy} disposes every such tensor created inside it that is not part of its
+ * result or marked with {@link keep}.
  *
  * @module
  */
@@ -10,7 +11,7 @@ import { Tensor } from "./tensor.ts";
 const scopes: Set<Tensor>[] = [];
 const kept = new WeakSet<Tensor>();
 
-/** @internal Called by the Tensor constructor for GPU tensors. */
+/** @internal Called by the Tensor constructor for GPU tensors and CPU heap tensors. */
 export function trackTensor(t: Tensor): void {
   scopes[scopes.length - 1]?.add(t);
 }
@@ -37,7 +38,7 @@ function collectTensors(value: unknown, out: Set<unknown>, depth = 0): void {
 }
 
 /**
- * Runs `fn` and disposes the GPU tensors it created, except those it returns (directly
+ * Runs `fn` and disposes the GPU and CPU-heap tensors it created, except those it returns (directly
  * or inside arrays, Maps and plain objects) and those passed to {@link keep}. Returned
  * tensors move to the enclosing scope. `fn` must be synchronous.
  */

@@ -207,6 +207,8 @@ export class Tensor {
       this.#host = storage;
       this.#gpu = null;
       this.#adoptHost(storage);
+      // heap memory is released deterministically (tidy, diff), as GPU memory is
+      if (this.#block !== null) trackTensor(this);
     }
   }
 
