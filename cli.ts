@@ -12,7 +12,7 @@
 
 import { parseArgs } from "node:util";
 import { deviceChoice, init } from "./mod.ts";
-import { cpuRuntime } from "./src/cpu/runtime.ts";
+import { initCpu } from "./src/cpu/runtime.ts";
 import {
   DATASET_NAMES,
   evaluateCheckpoint,
@@ -177,7 +177,7 @@ async function info(args: string[]): Promise<number> {
   const device = await init();
   const choice = deviceChoice();
   console.log(`default device: ${device} (${choice.reason})`);
-  const cpu = cpuRuntime();
+  const cpu = await initCpu();
   console.log(
     `cpu backend: WebAssembly ${cpu.relaxed ? "relaxed SIMD (fused multiply-add)" : "SIMD"}, ` +
       `${cpu.threads} thread${cpu.threads === 1 ? "" : "s"}`,

@@ -125,7 +125,9 @@ Deno.test({
     assert.ok(built, "built by the first test");
     const r = await runExe(["info"]);
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, new RegExp(`^default device: ${gpu ? "gpu" : "cpu"}$`, "m"));
+    assert.match(r.out, /^default device: (cpu|gpu) \(.+\)$/m);
+    // the CPU backend's kernels and worker threads load from the executable too
+    assert.match(r.out, /^cpu backend: WebAssembly (relaxed )?SIMD.*, [1-9]\d* threads?$/m);
     if (gpu) assert.match(r.out, /^adapter: {2}\S/m);
     assert.deepEqual(listDir(WORK), [], "nothing written to the working directory");
     assert.deepEqual(listDir(`${TMP}/deno_dir/npm`), [], "no npm package fetched");

@@ -185,13 +185,19 @@ export class GpuRuntime {
   /** Writes host data into a buffer (at `offsetBytes`, a multiple of 4). */
   upload(buffer: GPUBuffer, data: Float32Array, offsetBytes = 0): void {
     this.assertAlive();
-    this.device.queue.writeBuffer(
-      buffer,
-      offsetBytes,
-      data.buffer as ArrayBuffer,
-      data.byteOffset,
-      data.byteLength,
-    );
+    // a view of a SharedArrayBuffer (the CPU backend's heap) goes as the view itself:
+    // writeBuffer takes only a plain ArrayBuffer as a whole buffer argument
+    if (data.buffer instanceof SharedArrayBuffer) {
+      this.device.queue.writeBuffer(buffer, offsetBytes, data as Float32Array<ArrayBuffer>);
+    } else {
+      this.device.queue.writeBuffer(
+        buffer,
+        offsetBytes,
+        data.buffer as ArrayBuffer,
+        data.byteOffset,
+        data.byteLength,
+      );
+    }
     liveCounters.uploadBytes += data.byteLength;
   }
 
