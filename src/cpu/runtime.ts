@@ -162,6 +162,16 @@ export function useCpuKernels(on: boolean): void {
   disabled = !on;
 }
 
+/**
+ * A fresh host array for a new CPU tensor's storage: in the kernels' heap for f32 while
+ * they are on (the kernels then read it in place), else an ordinary typed array. Wrap it
+ * in a Tensor at once: the heap block lives as long as the tensors over it.
+ */
+export function cpuStorage(dtype: "f32" | "f64", n: number): Float32Array | Float64Array {
+  if (dtype === "f32" && cpuKernelsEnabled()) return cpuRuntime().heap.array(n);
+  return dtype === "f64" ? new Float64Array(n) : new Float32Array(n);
+}
+
 /** Runs `fn` with the TypeScript reference twins (the WebAssembly kernels off). */
 export function withReferenceKernels<T>(fn: () => T): T {
   const before = cpuKernelsEnabled();

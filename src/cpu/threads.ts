@@ -41,7 +41,7 @@ function workerMain(): void {
   parentPort.postMessage("ready");
   for (;;) {
     let spins = 0;
-    while (Atomics.load(I, 0) === seq && spins < 20000) spins++;
+    while (Atomics.load(I, 0) === seq && spins < 1000000) spins++;
     if (Atomics.load(I, 0) === seq) Atomics.wait(I, 0, seq);
     seq = Atomics.load(I, 0);
     const fn = Atomics.load(I, 3);

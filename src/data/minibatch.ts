@@ -18,13 +18,8 @@
 
 import { defaultDevice } from "../tensor/device.ts";
 import { globalRng, Rng } from "../tensor/random.ts";
-import {
-  type DeviceName,
-  type HostArray,
-  hostArray,
-  Tensor,
-  uploadTensor,
-} from "../tensor/tensor.ts";
+import { type DeviceName, type HostArray, Tensor, uploadTensor } from "../tensor/tensor.ts";
+import { cpuStorage } from "../cpu/runtime.ts";
 import { gpuReady, gpuRuntime } from "../gpu/runtime.ts";
 
 /** Options of {@link minibatch}. */
@@ -162,7 +157,7 @@ export class Data<B extends Batch = Batch> implements Iterable<B> {
       }
       dst = stage.subarray(0, b * rs);
     } else {
-      dst = hostArray(t.dtype, b * rs);
+      dst = cpuStorage(t.dtype, b * rs); // f32: in the CPU kernels' heap, read in place
     }
     if (order === null) {
       dst.set(src.subarray(start * rs, (start + b) * rs));
