@@ -5,7 +5,7 @@
  * @module
  */
 
-import { gpuRuntime } from "../gpu/runtime.ts";
+import { backendOf } from "../backend.ts";
 import { binary } from "../ops/elementwise.ts";
 import { sum } from "../ops/reduce.ts";
 import { randn } from "../tensor/create.ts";
@@ -132,12 +132,5 @@ export async function gcheck(
 
 /** Sets one element of a Param in place (for the finite differences). */
 function setElement(p: Param, i: number, v: number): void {
-  if (p.device === "cpu") {
-    p.host("gcheck")[i] = v;
-    return;
-  }
-  const rt = gpuRuntime();
-  rt.flush(); // recorded work must read the old value
-  rt.upload(p.buffer("gcheck"), Float32Array.of(v), p.byteOffset("gcheck") + i * 4);
-  p.invalidateHostMirror();
+  backendOf(p.device).write(p, i, p.dtype === "f64" ? Float64Array.of(v) : Float32Array.of(v));
 }

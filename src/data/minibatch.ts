@@ -18,9 +18,9 @@
 
 import { defaultDevice } from "../tensor/device.ts";
 import { globalRng, Rng } from "../tensor/random.ts";
-import { type DeviceName, type HostArray, Tensor, uploadTensor } from "../tensor/tensor.ts";
+import { type DeviceName, type HostArray, Tensor } from "../tensor/tensor.ts";
 import { cpuStorage } from "../cpu/runtime.ts";
-import { gpuReady, gpuRuntime } from "../gpu/runtime.ts";
+import { backendOf } from "../backend.ts";
 
 /** Options of {@link minibatch}. */
 export interface MinibatchOptions {
@@ -169,7 +169,7 @@ export class Data<B extends Batch = Batch> implements Iterable<B> {
         dst.set(src.subarray(r, r + rs), i * rs);
       }
     }
-    if (this.device === "gpu") return uploadTensor(shape, dst as Float32Array);
+    if (this.device === "gpu") return backendOf("gpu").upload(shape, dst);
     return new Tensor(shape, t.dtype, dst);
   }
 }
@@ -196,7 +196,7 @@ export class DataIterator<B extends Batch = Batch> implements Iterator<B, undefi
     for (const t of this.#current) t.dispose();
     this.#current = [];
     // Submit the work that used the batch so its buffers are reusable for the next upload.
-    if (this.#data.device === "gpu" && gpuReady()) gpuRuntime().flush();
+    backendOf(this.#data.device).flush();
   }
 
   /** Disposes the previous batch and yields the next one. */
@@ -314,7 +314,7 @@ export function minibatch(
   if (device !== "cpu" && device !== "gpu") {
     throw new Error(`minibatch: unknown device "${device}" (expected cpu or gpu)`);
   }
-  if (device === "gpu" && !gpuReady()) {
+  if (!backendOf(device).ready()) {
     throw new Error(
       "minibatch: device gpu was requested but the GPU is not initialised; call `await init()`",
     );

@@ -38,9 +38,9 @@ import { isRecording } from "../autograd/tape.ts";
 import type { Optimizer, OptimizerConfig } from "../optim/optimizer.ts";
 import { optimizerFromConfig } from "../optim/optimizers.ts";
 import { BNMoments } from "../ops/batchnorm.ts";
-import { copyInto } from "../ops/vector.ts";
 import { keep } from "../tensor/scope.ts";
-import { type HostArray, readAll, Tensor, uploadTensor } from "../tensor/tensor.ts";
+import { type HostArray, readAll, Tensor } from "../tensor/tensor.ts";
+import { backendOf } from "../backend.ts";
 import {
   checkMetadata,
   type DecodedTensor,
@@ -479,8 +479,7 @@ function hostFor(like: Tensor, data: HostArray): HostArray {
 
 /** A new tensor on `like`'s device and dtype holding `t`'s values. */
 function tensorLike(like: Tensor, t: DecodedTensor): Tensor {
-  if (like.device === "gpu") return uploadTensor(t.shape, t.data as Float32Array);
-  return new Tensor(t.shape, like.dtype, hostFor(like, t.data));
+  return backendOf(like.device).upload(t.shape, hostFor(like, t.data));
 }
 
 /** How one running statistic of the model is restored. */
@@ -499,13 +498,7 @@ function sizeOf(shape: readonly number[]): number {
 
 /** Copies `t`'s values into `dst` in place (equal sizes, a dtype that fits). */
 function copyIn(t: DecodedTensor, dst: Tensor): void {
-  if (dst.device === "cpu") {
-    dst.host("loadCheckpoint").set(t.data);
-  } else if (dst.size > 0) {
-    const src = uploadTensor(dst.shape, t.data as Float32Array);
-    copyInto(src, dst);
-    src.dispose();
-  }
+  if (dst.size > 0) backendOf(dst.device).write(dst, 0, t.data);
 }
 
 /**

@@ -10,7 +10,8 @@
  * zeros that stay zero (f does not depend on them and every gradient written by
  * {@link writeGradients} is zero there, so solvers never move them). `x` covers the
  * whole buffer, padding included: `x.size` (the NLP model's `nvar`) is the sum of the
- * parameter sizes plus the padding. On the CPU slots are `subarray`s with no gaps.
+ * parameter sizes plus the padding. On the CPU slots are views with no gaps. Both devices
+ * go through the same code, by way of the backend seam (src/backend.ts).
  *
  * @module
  */
@@ -18,10 +19,9 @@
 import type { DiffResult } from "../autograd/diff.ts";
 import { namedParams } from "../autograd/diff.ts";
 import type { Param } from "../autograd/param.ts";
-import { cpuKernelsEnabled, cpuRuntime } from "../cpu/runtime.ts";
-import { gpuRuntime } from "../gpu/runtime.ts";
+import { backendOf, sharedStorage } from "../backend.ts";
 import { keep } from "../tensor/scope.ts";
-import { GpuStorage, hostArray, Tensor } from "../tensor/tensor.ts";
+import type { Tensor } from "../tensor/tensor.ts";
 
 /** A model's parameters packed into one flat vector (see {@link packParams}). */
 export interface PackedParams {
@@ -41,9 +41,7 @@ export interface PackedParams {
 
 /** Element alignment of slots on a device (1 on the CPU). */
 export function slotAlignment(device: "cpu" | "gpu"): number {
-  if (device === "cpu") return 1;
-  const bytes = gpuRuntime().info.limits.minStorageBufferOffsetAlignment ?? 256;
-  return Math.max(1, Math.ceil(bytes / 4));
+  return backendOf(device).viewAlignment();
 }
 
 /**
@@ -81,35 +79,16 @@ export function packParams(model: unknown): PackedParams {
   }
   const params = named.map(([, p]) => p);
   const names = named.map(([name]) => name);
-  if (device === "cpu") {
-    // f32 with the CPU kernels on: one block of their heap, the Params views of it
-    const heap = p0.dtype === "f32" && cpuKernelsEnabled() ? cpuRuntime().heap : null;
-    const flat = heap ? heap.array(n) : hostArray(p0.dtype, n);
-    if (heap) flat.fill(0); // the padding between slots
-    const slot = (off: number, size: number) =>
-      heap ? heap.view(flat as Float32Array, off, off + size) : flat.subarray(off, off + size);
-    params.forEach((p, i) => {
-      const off = offsets[i];
-      flat.set(p.host("packParams"), off);
-      if (p.size === 0) return;
-      p.replaceStorage(slot(off, p.size));
-      p.value.replaceStorage(slot(off, p.size));
-    });
-    const x = keep(new Tensor([n], p0.dtype, flat));
-    return { x, nvar: n, nparams, offsets, params, names };
-  }
-  const rt = gpuRuntime();
-  const buffer = rt.alloc(n * 4);
-  const storage = new GpuStorage(rt, buffer, n * 4);
-  const x = keep(new Tensor([n], "f32", storage));
-  rt.clear(buffer, 0, buffer.size);
+  const be = backendOf(device);
+  const x = keep(be.empty([n], p0.dtype));
+  be.clear(x, 0, n); // the padding between slots stays zero
   params.forEach((p, i) => {
     if (p.size === 0) return;
-    const bytes = p.size * 4;
-    rt.copy(p.buffer("packParams"), p.byteOffset("packParams"), buffer, offsets[i] * 4, bytes);
-    const view = GpuStorage.view(storage, offsets[i] * 4, bytes);
-    p.replaceStorage(view);
-    p.value.replaceStorage(view.retain());
+    be.copy(p, 0, x, offsets[i], p.size);
+    const slot = be.view(x, offsets[i], p.shape);
+    p.replaceStorage(sharedStorage(slot));
+    p.value.replaceStorage(sharedStorage(slot));
+    slot.dispose();
   });
   return { x, nvar: n, nparams, offsets, params, names };
 }
@@ -127,37 +106,15 @@ export function writeGradients(packed: PackedParams, result: DiffResult, g: Tens
     );
   }
   const { params, offsets } = packed;
-  if (g.device === "cpu") {
-    const gs = g.host("writeGradients");
-    let end = 0;
-    params.forEach((p, i) => {
-      const d = result.grad(p);
-      gs.fill(0, end, offsets[i]);
-      if (d) gs.set(d.host("writeGradients"), offsets[i]);
-      else gs.fill(0, offsets[i], offsets[i] + p.size);
-      end = offsets[i] + p.size;
-    });
-    gs.fill(0, end);
-    return g;
-  }
-  g.invalidateHostMirror();
-  const rt = gpuRuntime();
-  const buf = g.buffer("writeGradients");
-  const base = g.byteOffset("writeGradients");
-  let zeroFrom = 0; // start (elements) of the pending run to clear
+  const be = backendOf(g.device);
+  let end = 0; // the first element not yet written
   params.forEach((p, i) => {
     const d = p.size > 0 ? result.grad(p) : null;
     if (!d) return;
-    if (offsets[i] > zeroFrom) rt.clear(buf, base + zeroFrom * 4, (offsets[i] - zeroFrom) * 4);
-    rt.copy(
-      d.buffer("writeGradients"),
-      d.byteOffset("writeGradients"),
-      buf,
-      base + offsets[i] * 4,
-      p.size * 4,
-    );
-    zeroFrom = offsets[i] + p.size;
+    if (offsets[i] > end) be.clear(g, end, offsets[i] - end);
+    be.copy(d, 0, g, offsets[i], p.size);
+    end = offsets[i] + p.size;
   });
-  if (packed.nvar > zeroFrom) rt.clear(buf, base + zeroFrom * 4, (packed.nvar - zeroFrom) * 4);
+  if (packed.nvar > end) be.clear(g, end, packed.nvar - end);
   return g;
 }
