@@ -46,7 +46,9 @@ async function compile(relaxed: boolean): Promise<Uint8Array> {
     .filter((e) => e.name.endsWith(".c"))
     .map((e) => `${SRC_DIR}/${e.name}`)
     .sort();
-  const out = await Deno.makeTempFile({ suffix: ".wasm" });
+  // a fixed file name: the linker records it in the module (the build must be reproducible)
+  const dir = await Deno.makeTempDir();
+  const out = `${dir}/denet.wasm`;
   try {
     await run(CLANG, [
       "--target=wasm32",
@@ -71,7 +73,7 @@ async function compile(relaxed: boolean): Promise<Uint8Array> {
     ]);
     return await Deno.readFile(out);
   } finally {
-    await Deno.remove(out);
+    await Deno.remove(dir, { recursive: true });
   }
 }
 
