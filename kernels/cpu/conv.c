@@ -75,6 +75,25 @@ static Geom geom(const int *p) {
   return g;
 }
 
+/* One thread's view of a conv call: the geometry, its sizes and its scratch. */
+typedef struct {
+  Geom g;
+  int Cg, Og, K, P; /* channels and filters per group, cols rows, output pixels */
+  f32 *cols, *work; /* this thread's im2col buffer and GEMM scratch */
+} Call;
+
+static Call call_of(const int *p, f32 *cols, f32 *work, int workFloats, int tid) {
+  Call c;
+  c.g = geom(p);
+  c.Cg = c.g.C / c.g.G;
+  c.Og = c.g.O / c.g.G;
+  c.K = c.Cg * c.g.kH * c.g.kW;
+  c.P = c.g.Ho * c.g.Wo;
+  c.cols = cols + (long)tid * c.K * c.P;
+  c.work = work + (long)tid * workFloats;
+  return c;
+}
+
 /* Floats of cols scratch one thread needs. */
 EXPORT(conv_cols_floats)
 int conv_cols_floats(const int *p) {
@@ -86,10 +105,10 @@ int conv_cols_floats(const int *p) {
 EXPORT(conv_fwd)
 void conv_fwd(const int *p, f32 alpha, const f32 *w, const f32 *x, f32 *y, f32 *cols,
               f32 *work, int workFloats, int tid, int nt) {
-  Geom g = geom(p);
-  int Cg = g.C / g.G, Og = g.O / g.G, K = Cg * g.kH * g.kW, P = g.Ho * g.Wo;
-  f32 *c = cols + (long)tid * K * P;
-  f32 *wk = work + (long)tid * workFloats;
+  Call k = call_of(p, cols, work, workFloats, tid);
+  Geom g = k.g;
+  int Cg = k.Cg, Og = k.Og, K = k.K, P = k.P;
+  f32 *c = k.cols, *wk = k.work;
   int lo, hi;
   share(g.N, tid, nt, &lo, &hi);
   for (int n = lo; n < hi; n++) {
@@ -105,10 +124,10 @@ void conv_fwd(const int *p, f32 alpha, const f32 *w, const f32 *x, f32 *y, f32 *
 EXPORT(conv_dx)
 void conv_dx(const int *p, f32 alpha, const f32 *w, const f32 *dy, f32 *dx, f32 *cols,
              f32 *work, int workFloats, int tid, int nt) {
-  Geom g = geom(p);
-  int Cg = g.C / g.G, Og = g.O / g.G, K = Cg * g.kH * g.kW, P = g.Ho * g.Wo;
-  f32 *c = cols + (long)tid * K * P;
-  f32 *wk = work + (long)tid * workFloats;
+  Call k = call_of(p, cols, work, workFloats, tid);
+  Geom g = k.g;
+  int Cg = k.Cg, Og = k.Og, K = k.K, P = k.P;
+  f32 *c = k.cols, *wk = k.work;
   int lo, hi;
   share(g.N, tid, nt, &lo, &hi);
   for (int n = lo; n < hi; n++) {
@@ -130,10 +149,10 @@ void conv_dx(const int *p, f32 alpha, const f32 *w, const f32 *dy, f32 *dx, f32 
 EXPORT(conv_dw)
 void conv_dw(const int *p, f32 alpha, const f32 *x, const f32 *dy, f32 *runs, int chunks,
              f32 *cols, f32 *work, int workFloats, int tid, int nt) {
-  Geom g = geom(p);
-  int Cg = g.C / g.G, Og = g.O / g.G, K = Cg * g.kH * g.kW, P = g.Ho * g.Wo;
-  f32 *c = cols + (long)tid * K * P;
-  f32 *wk = work + (long)tid * workFloats;
+  Call k = call_of(p, cols, work, workFloats, tid);
+  Geom g = k.g;
+  int Cg = k.Cg, Og = k.Og, K = k.K, P = k.P;
+  f32 *c = k.cols, *wk = k.work;
   int clo, chi;
   share(chunks, tid, nt, &clo, &chi);
   for (int r = clo; r < chi; r++) {

@@ -16,13 +16,7 @@ void strided_copy(int n, int rank, const int *shape, const f32 *src, int xOff, c
   int lx = rank > 0 ? xs[rank - 1] : 0, ly = rank > 0 ? ys[rank - 1] : 0;
   for (int r = lo; r < hi; r++) {
     long ox = xOff, oy = yOff;
-    int rem = r;
-    for (int d = rank - 2; d >= 0; d--) {
-      int i = rem % shape[d];
-      rem /= shape[d];
-      ox += (long)i * xs[d];
-      oy += (long)i * ys[d];
-    }
+    run_offsets(r, rank, shape, xs, ys, &ox, &oy);
     const f32 *s = src + ox;
     f32 *t = dst + oy;
     if (lx == 1 && ly == 1) {

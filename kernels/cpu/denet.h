@@ -33,6 +33,20 @@ INLINE void share(int n, int tid, int nt, int *lo, int *hi) {
   *hi = *lo + q + (tid < r ? 1 : 0);
 }
 
+/*
+ * Element offsets (in two strided operands) of run r of a row-major `shape` cut into
+ * runs of its last dimension: r decomposed over the leading dims.
+ */
+INLINE void run_offsets(int r, int rank, const int *shape, const int *sa, const int *sb,
+                        long *oa, long *ob) {
+  for (int d = rank - 2; d >= 0; d--) {
+    int i = r % shape[d];
+    r /= shape[d];
+    *oa += (long)i * sa[d];
+    *ob += (long)i * sb[d];
+  }
+}
+
 INLINE int imin(int a, int b) { return a < b ? a : b; }
 INLINE int imax(int a, int b) { return a > b ? a : b; }
 

@@ -163,15 +163,8 @@ void binary(int code, int mode, int n, int rank, const int *shape, const int *sa
   share(runs, tid, nt, &lo, &hi);
   int la = rank > 0 ? sa[rank - 1] : 0, lb = rank > 0 ? sb[rank - 1] : 0;
   for (int r = lo; r < hi; r++) {
-    /* offsets of run r: decompose r over the leading dims */
     long oa = 0, ob = 0;
-    int rem = r;
-    for (int d = rank - 2; d >= 0; d--) {
-      int i = rem % shape[d];
-      rem /= shape[d];
-      oa += (long)i * sa[d];
-      ob += (long)i * sb[d];
-    }
+    run_offsets(r, rank, shape, sa, sb, &oa, &ob);
     binary_run(code, a + oa, la, b + ob, lb, y + (long)r * len, len);
   }
 }
