@@ -113,16 +113,25 @@ void pool_bwd(const int *p, f32 scale, const f32 *x, const f32 *dy, f32 *dx, int
   int lo, hi;
   share(g.planes, tid, nt, &lo, &hi);
   int fast = g.mode == 0 && tiled(&g);
+  /* the windows cover the whole plane: every cell is written once below, no zeroing pass */
+  int covered = fast && g.oh * g.kh == g.h && g.ow * g.kw == g.w;
   for (int pl = lo; pl < hi; pl++) {
     const f32 *ds = dy + (long)pl * g.oh * g.ow;
     f32 *out = dx + (long)pl * g.h * g.w;
-    for (int i = 0; i < g.h * g.w; i++) out[i] = 0.0f;
-    if (fast) { /* windows are disjoint: each argmax cell takes scale*dy, the rest stay 0 */
+    if (!covered)
+      for (int i = 0; i < g.h * g.w; i++) out[i] = 0.0f;
+    if (fast) { /* disjoint windows: the argmax cell takes scale*dy, the others 0 */
       const f32 *xs = x + (long)pl * g.h * g.w;
       for (int oy = 0; oy < g.oh; oy++) {
         for (int ox = 0; ox < g.ow; ox++) {
           int y0 = oy * g.kh, x0 = ox * g.kw;
-          out[window_argmax(&g, xs, y0, y0 + g.kh, x0, x0 + g.kw)] = scale * ds[oy * g.ow + ox];
+          int at = window_argmax(&g, xs, y0, y0 + g.kh, x0, x0 + g.kw);
+          f32 d = scale * ds[oy * g.ow + ox];
+          for (int yy = y0; yy < y0 + g.kh; yy++)
+            for (int xx = x0; xx < x0 + g.kw; xx++) {
+              int j = yy * g.w + xx;
+              out[j] = j == at ? d : 0.0f;
+            }
         }
       }
       continue;
