@@ -40,8 +40,11 @@ function workerMain(): void {
   Atomics.store(I, 72 + tid, 1);
   parentPort.postMessage("ready");
   for (;;) {
+    // spin a little (the next job usually follows within microseconds), then sleep:
+    // spinning longer starves other processes when the machine is oversubscribed
+    const until = performance.now() + 0.2;
     let spins = 0;
-    while (Atomics.load(I, 0) === seq && spins < 1000000) spins++;
+    while (Atomics.load(I, 0) === seq && (++spins & 1023 || performance.now() < until));
     if (Atomics.load(I, 0) === seq) Atomics.wait(I, 0, seq);
     seq = Atomics.load(I, 0);
     const fn = Atomics.load(I, 3);
@@ -174,9 +177,12 @@ export class ThreadPool {
     } catch (e) {
       own = e;
     }
+    const until = performance.now() + 0.2;
     let spins = 0;
     while (Atomics.load(I, PENDING) !== 0) {
-      if (++spins > 100000) Atomics.wait(I, PENDING, Atomics.load(I, PENDING), 1);
+      if ((++spins & 1023) === 0 && performance.now() > until) {
+        Atomics.wait(I, PENDING, Atomics.load(I, PENDING), 1);
+      }
     }
     if (own !== null) throw new Error(`${op}: CPU kernel ${name} failed: ${own}`);
     if (I[ERROR] !== 0) {
