@@ -17,6 +17,8 @@
 
 import { gpuRuntime } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
+import { kernelCall } from "../cpu/call.ts";
+import { inHeapMemory } from "../cpu/heap.ts";
 import { checkInputs, defineOp, describe, runOp } from "../ops/registry.ts";
 import { nrm2 } from "../ops/reduce.ts";
 import { copyInto } from "../ops/vector.ts";
@@ -154,6 +156,41 @@ function updateCpu(inputs: readonly Tensor[], u: UpdateAttrs): Tensor {
   return w;
 }
 
+/**
+ * CPU backend twin of {@link updateCpu} (kernels/cpu/optim.c, bitwise equal): in place on
+ * w and the state tensors; one whose storage lies outside the kernels' heap is updated
+ * on a staged copy and copied back.
+ */
+function updateWasm(inputs: readonly Tensor[], u: UpdateAttrs): Tensor {
+  const { w, g, s1, s2, norm } = splitInputs(inputs, u);
+  if (w.size === 0) return w;
+  const op = u.algo;
+  return kernelCall(op, (k) => {
+    const written = [w, s1, s2].filter((t) => t !== null).map((t) => [t, k.in(t)] as const);
+    const ptr = (t: Tensor | null) => t ? written.find(([s]) => s === t)![1] : 0;
+    const c = k.scratch(9 * 8);
+    new Float64Array(k.rt.memory.buffer, c, 9).set([
+      u.lr,
+      u.a,
+      u.a1,
+      u.b,
+      u.b1,
+      u.eps,
+      u.c1,
+      u.c2,
+      u.gclip,
+    ]);
+    const pnorm = norm ? k.in(norm) : 0;
+    const args = [ALGOS[op], w.size, ptr(w), k.in(g), ptr(s1), ptr(s2), pnorm, c];
+    k.run("optim_update", args, w.size * 4);
+    for (const [t, at] of written) {
+      const h = t.host(op);
+      if (!inHeapMemory(h)) h.set(new Float32Array(k.rt.memory.buffer, at, h.length));
+    }
+    return w;
+  });
+}
+
 function updateGpu(inputs: readonly Tensor[], u: UpdateAttrs): Tensor {
   const { w, g, s1, s2, norm } = splitInputs(inputs, u);
   w.invalidateHostMirror();
@@ -187,6 +224,7 @@ const optimUpdateOp = defineOp<UpdateAttrs>({
   name: "optim_update",
   inPlace: true,
   cpu: updateCpu,
+  wasm: updateWasm,
   gpu: updateGpu,
 });
 
@@ -198,6 +236,8 @@ const gclipOp = defineOp<UpdateAttrs>({
     const out = new Tensor(g.shape, g.dtype, hostArray(g.dtype, g.size));
     return updateCpu([out, ...inputs], u);
   },
+  wasm: (inputs, u) =>
+    kernelCall("gclip", (k) => updateWasm([k.out(inputs[0].shape)[0], ...inputs], u)),
   gpu: (inputs, u) => updateGpu([emptyGpu(inputs[0].shape), ...inputs], u),
 });
 
