@@ -168,6 +168,15 @@ Deno.test("max/min/argmax/argmin follow Julia: NaN wins, the first NaN's index",
   assertExact(max(t, 0).host(), [NaN, NaN], "max over axis 0");
   assertExact(argmin(t, 0).host(), [1, 3], "argmin over axis 0");
   assertExact(argmax(new Tensor([3], "f32", new Float32Array([2, 7, 7]))).host(), [1], "tie");
+  // Strided columns (reduce_cols): [5, 300] over axis 0.
+  const c = randT([5, 300], 8).host() as Float32Array;
+  c[2 * 300 + 7] = NaN;
+  c[4 * 300 + 7] = NaN;
+  c[3 * 300 + 9] = NaN;
+  const ct = new Tensor([5, 300], "f32", c);
+  const [am, an, mx] = [argmax(ct, 0).host(), argmin(ct, 0).host(), max(ct, 0).host()];
+  assert.deepEqual([am[7], am[9], an[7], an[9]], [2, 3, 2, 3], "strided arg NaN");
+  assert.ok(Number.isNaN(mx[7]) && Number.isNaN(mx[9]) && !Number.isNaN(mx[8]), "strided max");
 });
 
 Deno.test("optimizer updates and gclip: wasm equals the twin bit for bit", () => {

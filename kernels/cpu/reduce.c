@@ -101,3 +101,59 @@ void reduce_final(int kind, int rows, int chunks, int sqrt_, double scale, const
     out[r] = (f32)(acc * scale);
   }
 }
+
+/* Columns one unit of reduce_cols takes. */
+#define COLS 64
+
+/*
+ * reduce_part's single-chunk case for strided rows (inner > 1), reading x by contiguous
+ * runs: a unit is (outer index, block of COLS columns), and each column's value
+ * accumulates over j in order exactly as a row of reduce_part does. Writes vals[row],
+ * idx[row] for row = o·inner + i.
+ */
+EXPORT(reduce_cols)
+void reduce_cols(const int *p, const f32 *x, const f32 *x2, double *vals, int *idx, int tid,
+                 int nt) {
+  int kind = p[0], map = p[1], len = p[3], inner = p[4];
+  int outer = p[2] / inner, blocks = (inner + COLS - 1) / COLS;
+  int lo, hi;
+  share(outer * blocks, tid, nt, &lo, &hi);
+  for (int u = lo; u < hi; u++) {
+    int o = u / blocks, i0 = (u % blocks) * COLS, w = imin(inner, i0 + COLS) - i0;
+    long base = (long)o * len * inner + i0;
+    const f32 *xs = x + base, *ys = x2 + base;
+    double acc[COLS];
+    int at[COLS];
+    int extremum = kind != K_SUM && kind != K_PROD;
+    for (int c = 0; c < w; c++) {
+      acc[c] = kind == K_SUM ? 0.0 : kind == K_PROD ? 1.0
+             : len > 0      ? mapped(map, xs[c], ys[c])
+                            : 0.0;
+      at[c] = 0;
+    }
+    for (int j = extremum ? 1 : 0; j < len; j++) {
+      const f32 *r = xs + (long)j * inner, *q = ys + (long)j * inner;
+      if (kind == K_SUM && map == M_ID) {
+        for (int c = 0; c < w; c++) acc[c] += r[c];
+      } else if (kind == K_SUM) {
+        for (int c = 0; c < w; c++) acc[c] += mapped(map, r[c], q[c]);
+      } else if (kind == K_PROD) {
+        for (int c = 0; c < w; c++) acc[c] *= mapped(map, r[c], q[c]);
+      } else {
+        for (int c = 0; c < w; c++) {
+          double v = mapped(map, r[c], q[c]);
+          if (better(kind, v, acc[c])) {
+            acc[c] = v;
+            at[c] = j;
+          }
+        }
+      }
+    }
+    double *vo = vals + (long)o * inner + i0;
+    int *io = idx + (long)o * inner + i0;
+    for (int c = 0; c < w; c++) {
+      vo[c] = acc[c];
+      io[c] = at[c];
+    }
+  }
+}

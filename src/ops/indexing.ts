@@ -148,7 +148,9 @@ function gatherWasm(kernel: "take" | "scatter_add", input: Tensor, idx: Tensor, 
     const { outer, n, inner, m } = dims(a);
     const px = input.size > 0 ? k.in(input) : 0;
     const pi = idx.size > 0 ? k.in(idx) : 0;
-    k.run(kernel, [k.ints([outer, n, inner, m]), px, pi, py], y.size + input.size);
+    // take reads only the rows it copies; scatter_add zeroes dx and reads all of dy.
+    const work = kernel === "take" ? 2 * y.size : y.size + input.size;
+    k.run(kernel, [k.ints([outer, n, inner, m]), px, pi, py], work);
     return y;
   });
 }

@@ -324,7 +324,8 @@ function reduceRowsWasm(x: Tensor, x2: Tensor | null, r: RowReduce): Tensor {
     const px2 = x2 && x2.size > 0 ? k.in(x2) : px;
     const kind = REDUCE_KINDS[r.kind];
     const p = [kind, REDUCE_MAPS[r.map], r.rows, r.len, r.inner ?? 1, chunks, chunkLen];
-    k.run("reduce_part", [k.ints(p), px, px2, vals, idx], x.size);
+    const strided = (r.inner ?? 1) > 1 && chunks === 1;
+    k.run(strided ? "reduce_cols" : "reduce_part", [k.ints(p), px, px2, vals, idx], x.size);
     k.run("reduce_final", [kind, r.rows, chunks, r.sqrt ? 1 : 0, r.scale, vals, idx, po], units);
     return out;
   });

@@ -19,6 +19,7 @@ import { gpuRuntime } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { kernelCall } from "../cpu/call.ts";
 import { inHeapMemory } from "../cpu/heap.ts";
+import { cpuKernelsEnabled, cpuRuntime } from "../cpu/runtime.ts";
 import { checkInputs, defineOp, describe, runOp } from "../ops/registry.ts";
 import { nrm2 } from "../ops/reduce.ts";
 import { copyInto } from "../ops/vector.ts";
@@ -189,6 +190,17 @@ function updateWasm(inputs: readonly Tensor[], u: UpdateAttrs): Tensor {
     }
     return w;
   });
+}
+
+/**
+ * A zero state tensor like w: in the CPU kernels' heap for an f32 CPU w while the kernels
+ * are on, so {@link updateWasm} updates it in place without staging copies.
+ */
+function stateZeros(w: Tensor): Tensor {
+  if (w.device !== "cpu" || w.dtype !== "f32" || !cpuKernelsEnabled()) {
+    return zeros(w.shape, { dtype: w.dtype, device: w.device });
+  }
+  return new Tensor(w.shape, "f32", cpuRuntime().heap.array(w.size).fill(0));
 }
 
 function updateGpu(inputs: readonly Tensor[], u: UpdateAttrs): Tensor {
@@ -513,9 +525,7 @@ export abstract class OptimizerBase implements Optimizer {
       }
     }
     if (!this.#state && rule.state.length > 0) {
-      this.#state = rule.state.map(() =>
-        keep(zeros(w.shape, { dtype: w.dtype, device: w.device }))
-      );
+      this.#state = rule.state.map(() => keep(stateZeros(w)));
     }
     const t = rule.counts ? fields(this).t + 1 : 1;
     const clip = this.gclip > 0 && g.size > 0;
