@@ -9,6 +9,7 @@
  */
 
 import { isRecording } from "../autograd/tape.ts";
+import { kernelCall } from "../cpu/call.ts";
 import { gpuRuntime } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { globalRng, type Rng } from "../tensor/random.ts";
@@ -78,10 +79,21 @@ export function dropoutCpu(x: Tensor, a: DropoutAttrs): Tensor {
   return new Tensor(x.shape, x.dtype, out);
 }
 
+/** CPU backend twin of {@link dropoutCpu} (kernels/cpu/dropout.c, bitwise equal). */
+function dropoutWasm(x: Tensor, a: DropoutAttrs): Tensor {
+  return kernelCall("dropout", (k) => {
+    const [y, py] = k.out(x.shape);
+    if (x.size === 0) return y;
+    k.run("dropout", [x.size, k.in(x), py, a.key, a.threshold, a.scale], x.size * 4);
+    return y;
+  });
+}
+
 /** y = x·mask·scale; its gradient is the same op on dy (same seed, same mask). */
 const dropoutOp: OpDef<DropoutAttrs> = defineOp<DropoutAttrs>({
   name: "dropout",
   cpu: ([x], a) => dropoutCpu(x, a),
+  wasm: ([x], a) => dropoutWasm(x, a),
   gpu: ([x], a) => {
     const y = emptyGpu(x.shape);
     if (x.size === 0) return y;

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { kernelCall } from "../cpu/call.ts";
 import { gpuRuntime } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { fromArray } from "../tensor/create.ts";
@@ -135,9 +136,29 @@ function gatherUniforms(a: TakeAttrs, jBegin = 0, jEnd = 0): ArrayBuffer {
 export const SCATTER_SLICE = 16384;
 
 /** The gradient of take: scatter-add of dy (inputs [dy, idx]) into zeros of x's shape. */
+/**
+ * CPU backend twins of {@link takeCpu} and {@link scatterAddCpu} (kernels/cpu/gather.c
+ * `take` / `scatter_add`, bitwise equal): `input` is x or dy.
+ */
+function gatherWasm(kernel: "take" | "scatter_add", input: Tensor, idx: Tensor, a: TakeAttrs) {
+  const op = kernel === "take" ? "take" : "take_grad";
+  return kernelCall(op, (k) => {
+    const [y, py] = k.out(kernel === "take" ? takeShape(a) : a.xShape);
+    if (y.size === 0) return y;
+    const { outer, n, inner, m } = dims(a);
+    const px = input.size > 0 ? k.in(input) : 0;
+    const pi = idx.size > 0 ? k.in(idx) : 0;
+    // take reads only the rows it copies; scatter_add zeroes dx and reads all of dy.
+    const work = kernel === "take" ? 2 * y.size : y.size + input.size;
+    k.run(kernel, [k.ints([outer, n, inner, m]), px, pi, py], work);
+    return y;
+  });
+}
+
 const scatterAddOp = defineOp<TakeAttrs>({
   name: "take_grad",
   cpu: ([dy, idx], a) => scatterAddCpu(dy, idx, a),
+  wasm: ([dy, idx], a) => gatherWasm("scatter_add", dy, idx, a),
   gpu: ([dy, idx], a) => {
     const dx = emptyGpu(a.xShape);
     if (dx.size === 0) return dx;
@@ -162,6 +183,7 @@ const scatterAddOp = defineOp<TakeAttrs>({
 const takeOp = defineOp<TakeAttrs>({
   name: "take",
   cpu: ([x, idx], a) => takeCpu(x, idx, a),
+  wasm: ([x, idx], a) => gatherWasm("take", x, idx, a),
   gpu: ([x, idx], a) => {
     const y = emptyGpu(takeShape(a));
     if (y.size === 0) return y;

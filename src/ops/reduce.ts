@@ -8,6 +8,7 @@
  * @module
  */
 
+import { kernelCall } from "../cpu/call.ts";
 import { gpuRuntime, type StorageBinding } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { fmtShape, normalizeAxes } from "../tensor/shape.ts";
@@ -299,9 +300,41 @@ function reduceRowsBackward(
   }
 }
 
+/**
+ * Chunk of a long row that one unit of kernels/cpu/reduce.c `reduce_part` reduces: rows
+ * longer than 2·WASM_CHUNK split into fixed chunks (never by the thread count), so a
+ * single long row (dot, nrm2, sum of all) still runs on every thread.
+ */
+const WASM_CHUNK = 16384;
+
+/**
+ * CPU backend twin of {@link reduceRowsCpu} (kernels/cpu/reduce.c), except that max/min
+ * follow Julia (NaN wins) and argmax/argmin give the first NaN's index when there is one.
+ */
+function reduceRowsWasm(x: Tensor, x2: Tensor | null, r: RowReduce): Tensor {
+  return kernelCall("reduce", (k) => {
+    const [out, po] = k.out(r.outShape);
+    if (r.rows === 0) return out;
+    const chunks = r.len > 2 * WASM_CHUNK ? Math.ceil(r.len / WASM_CHUNK) : 1;
+    const chunkLen = chunks > 1 ? WASM_CHUNK : r.len;
+    const units = r.rows * chunks;
+    const vals = k.scratch(units * 8);
+    const idx = k.scratch(units * 4);
+    const px = x.size > 0 ? k.in(x) : 0;
+    const px2 = x2 && x2.size > 0 ? k.in(x2) : px;
+    const kind = REDUCE_KINDS[r.kind];
+    const p = [kind, REDUCE_MAPS[r.map], r.rows, r.len, r.inner ?? 1, chunks, chunkLen];
+    const strided = (r.inner ?? 1) > 1 && chunks === 1;
+    k.run(strided ? "reduce_cols" : "reduce_part", [k.ints(p), px, px2, vals, idx], x.size);
+    k.run("reduce_final", [kind, r.rows, chunks, r.sqrt ? 1 : 0, r.scale, vals, idx, po], units);
+    return out;
+  });
+}
+
 const reduceRowsOp = defineOp<RowReduce>({
   name: "reduce_rows",
   cpu: ([x, x2], r) => reduceRowsCpu(x, x2 ?? null, r),
+  wasm: ([x, x2], r) => reduceRowsWasm(x, x2 ?? null, r),
   gpu: ([x, x2], r) => reduceRowsGpu(x, x2 ?? null, r),
   backward: reduceRowsBackward,
 });

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { kernelCall } from "../cpu/call.ts";
 import { gpuRuntime } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { normalizeAxis } from "../tensor/shape.ts";
@@ -114,10 +115,21 @@ function softmaxLongRowsGpu(x: Tensor, a: RowsAttrs): Tensor {
   return y;
 }
 
+/** CPU backend twin of {@link softmaxRowsCpu} (kernels/cpu/softmax.c `softmax_rows`). */
+function softmaxRowsWasm(x: Tensor, a: RowsAttrs): Tensor {
+  return kernelCall(a.kind, (k) => {
+    const [y, py] = k.out(a.kind === "logsumexp" ? [a.rows] : [a.rows, a.len]);
+    if (a.rows === 0) return y;
+    k.run("softmax_rows", [SOFTMAX_KINDS[a.kind], a.rows, a.len, k.in(x), py], x.size * 8);
+    return y;
+  });
+}
+
 const softmaxRowsOp = defineOp<RowsAttrs>({
   name: "softmax_rows",
   backward: softmaxRowsBackward,
   cpu: ([x], a) => softmaxRowsCpu(x, a),
+  wasm: ([x], a) => softmaxRowsWasm(x, a),
   gpu: ([x], a) => {
     if (a.len > SOFTMAX_LONG_ROW) return softmaxLongRowsGpu(x, a);
     const y = emptyGpu(a.kind === "logsumexp" ? [a.rows] : [a.rows, a.len]);

@@ -23,6 +23,7 @@
  * @module
  */
 
+import { kernelCall } from "../cpu/call.ts";
 import { gpuRuntime, type StorageBinding } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { emptyGpu, hostArray, Tensor } from "../tensor/tensor.ts";
@@ -126,6 +127,25 @@ export function xentGradCpu(scores: Tensor, labels: Tensor, dy: Tensor, a: XentA
   return new Tensor([a.rows, a.len], scores.dtype, out);
 }
 
+/**
+ * CPU backend twin of {@link xentCpu} (dy null) or {@link xentGradCpu}: the labels are
+ * validated here as the twin does, then kernels/cpu/softmax.c `xent_fwd` / `xent_bwd` run.
+ */
+function xentWasm(scores: Tensor, labels: Tensor, dy: Tensor | null, a: XentAttrs): Tensor {
+  const op = dy ? "xent_grad" : "xent";
+  const ls = labels.host(op);
+  for (let r = 0; r < a.rows; r++) classOf(op, ls[r], r, a.len);
+  return kernelCall(op, (k) => {
+    const [out, po] = k.out(dy ? [a.rows, a.len] : [a.rows]);
+    if (a.rows === 0 || (dy && out.size === 0)) return out;
+    const work = a.rows * a.len * 8;
+    const [px, pl] = [k.in(scores), k.in(labels)];
+    if (dy) k.run("xent_bwd", [a.rows, a.len, px, pl, k.in(dy), po], work);
+    else k.run("xent_fwd", [a.rows, a.len, px, pl, po], work);
+    return out;
+  });
+}
+
 function dispatchXent(
   direction: "forward" | "backward",
   a: XentAttrs,
@@ -191,6 +211,7 @@ function dispatchLongRows(
 const xentGradOp = defineOp<XentAttrs>({
   name: "xent_grad",
   cpu: ([x, l, dy], a) => xentGradCpu(x, l, dy, a),
+  wasm: ([x, l, dy], a) => xentWasm(x, l, dy, a),
   gpu: ([x, l, dy], a) => {
     const dx = emptyGpu([a.rows, a.len]);
     if (dx.size === 0) return dx;
@@ -209,6 +230,7 @@ const xentGradOp = defineOp<XentAttrs>({
 export const xentOp: OpDef<XentAttrs> = defineOp<XentAttrs>({
   name: "xent",
   cpu: ([x, l], a) => xentCpu(x, l, a),
+  wasm: ([x, l], a) => xentWasm(x, l, null, a),
   gpu: ([x, l], a) => {
     const y = emptyGpu([a.rows]);
     if (y.size === 0) return y;

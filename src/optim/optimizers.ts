@@ -17,6 +17,9 @@
 
 import { gpuRuntime } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
+import { kernelCall } from "../cpu/call.ts";
+import { inHeapMemory } from "../cpu/heap.ts";
+import { cpuKernelsEnabled, cpuRuntime } from "../cpu/runtime.ts";
 import { checkInputs, defineOp, describe, runOp } from "../ops/registry.ts";
 import { nrm2 } from "../ops/reduce.ts";
 import { copyInto } from "../ops/vector.ts";
@@ -154,6 +157,52 @@ function updateCpu(inputs: readonly Tensor[], u: UpdateAttrs): Tensor {
   return w;
 }
 
+/**
+ * CPU backend twin of {@link updateCpu} (kernels/cpu/optim.c, bitwise equal): in place on
+ * w and the state tensors; one whose storage lies outside the kernels' heap is updated
+ * on a staged copy and copied back.
+ */
+function updateWasm(inputs: readonly Tensor[], u: UpdateAttrs): Tensor {
+  const { w, g, s1, s2, norm } = splitInputs(inputs, u);
+  if (w.size === 0) return w;
+  const op = u.algo;
+  return kernelCall(op, (k) => {
+    const written = [w, s1, s2].filter((t) => t !== null).map((t) => [t, k.in(t)] as const);
+    const ptr = (t: Tensor | null) => t ? written.find(([s]) => s === t)![1] : 0;
+    const c = k.scratch(9 * 8);
+    new Float64Array(k.rt.memory.buffer, c, 9).set([
+      u.lr,
+      u.a,
+      u.a1,
+      u.b,
+      u.b1,
+      u.eps,
+      u.c1,
+      u.c2,
+      u.gclip,
+    ]);
+    const pnorm = norm ? k.in(norm) : 0;
+    const args = [ALGOS[op], w.size, ptr(w), k.in(g), ptr(s1), ptr(s2), pnorm, c];
+    k.run("optim_update", args, w.size * 4);
+    for (const [t, at] of written) {
+      const h = t.host(op);
+      if (!inHeapMemory(h)) h.set(new Float32Array(k.rt.memory.buffer, at, h.length));
+    }
+    return w;
+  });
+}
+
+/**
+ * A zero state tensor like w: in the CPU kernels' heap for an f32 CPU w while the kernels
+ * are on, so {@link updateWasm} updates it in place without staging copies.
+ */
+function stateZeros(w: Tensor): Tensor {
+  if (w.device !== "cpu" || w.dtype !== "f32" || !cpuKernelsEnabled()) {
+    return zeros(w.shape, { dtype: w.dtype, device: w.device });
+  }
+  return new Tensor(w.shape, "f32", cpuRuntime().heap.array(w.size).fill(0));
+}
+
 function updateGpu(inputs: readonly Tensor[], u: UpdateAttrs): Tensor {
   const { w, g, s1, s2, norm } = splitInputs(inputs, u);
   w.invalidateHostMirror();
@@ -187,6 +236,7 @@ const optimUpdateOp = defineOp<UpdateAttrs>({
   name: "optim_update",
   inPlace: true,
   cpu: updateCpu,
+  wasm: updateWasm,
   gpu: updateGpu,
 });
 
@@ -198,6 +248,8 @@ const gclipOp = defineOp<UpdateAttrs>({
     const out = new Tensor(g.shape, g.dtype, hostArray(g.dtype, g.size));
     return updateCpu([out, ...inputs], u);
   },
+  wasm: (inputs, u) =>
+    kernelCall("gclip", (k) => updateWasm([k.out(inputs[0].shape)[0], ...inputs], u)),
   gpu: (inputs, u) => updateGpu([emptyGpu(inputs[0].shape), ...inputs], u),
 });
 
@@ -473,9 +525,7 @@ export abstract class OptimizerBase implements Optimizer {
       }
     }
     if (!this.#state && rule.state.length > 0) {
-      this.#state = rule.state.map(() =>
-        keep(zeros(w.shape, { dtype: w.dtype, device: w.device }))
-      );
+      this.#state = rule.state.map(() => keep(stateZeros(w)));
     }
     const t = rule.counts ? fields(this).t + 1 : 1;
     const clip = this.gclip > 0 && g.size > 0;
