@@ -2,10 +2,12 @@
  * Knet's benchmark table (LinReg/Housing, Softmax, MLP and LeNet on MNIST; see
  * `bench/knet_models.ts` for the published figures and their source), run by denet on its
  * default device and, side by side in the same process, by TensorFlow.js on its WebGPU and
- * WASM backends (`bench/peers/tfjs_train.ts`). Prints a markdown table.
+ * WASM backends (`bench/peers/tfjs_train.ts`), and by PyTorch on the CPU in a Python
+ * subprocess (`bench/peers/torch_train.ts`; skipped with a note where torch is missing:
+ * `bench/peers/setup_torch.sh` installs it). Prints a markdown table.
  *
  * Run: `deno run -A bench/knet_table.ts [--quick] [--rows softmax,mlp,lenet,linreg]
- *   [--frameworks denet,tfjs-webgpu,tfjs-wasm] [--json FILE] [--data DIR] [--device cpu|gpu]
+ *   [--frameworks denet,tfjs-webgpu,tfjs-wasm,pytorch] [--json FILE] [--data DIR] [--device cpu|gpu]
  *   [--seed N]`
  *
  * - `--data DIR`: the folder holding `mnist/` and `housing/` (default: the loaders' own
@@ -52,12 +54,13 @@ import {
   type TrainPlan,
   type TrainResult,
 } from "./peers/tfjs_train.ts";
+import { torchInfo, torchTrain } from "./peers/torch_train.ts";
 
 /** The frameworks (and backends) of the table. */
-export type Framework = "denet" | "tfjs-webgpu" | "tfjs-wasm";
+export type Framework = "denet" | "tfjs-webgpu" | "tfjs-wasm" | "pytorch";
 
 /** Every framework, in the table's column order. */
-export const FRAMEWORKS: readonly Framework[] = ["denet", "tfjs-webgpu", "tfjs-wasm"];
+export const FRAMEWORKS: readonly Framework[] = ["denet", "tfjs-webgpu", "tfjs-wasm", "pytorch"];
 
 /** Options of {@link runTable}. */
 export interface TableOptions {
@@ -79,7 +82,7 @@ export interface TableOptions {
 export interface FrameworkResult extends TrainResult {
   /** Which framework and backend. */
   framework: Framework;
-  /** Where it ran: denet's device ("gpu"/"cpu"), or the tfjs backend. */
+  /** Where it ran: denet's device ("gpu"/"cpu"), the tfjs backend, or "cpu" (PyTorch). */
   device: string;
   /** denet only: host syncs in the timed span (null for tfjs: not observable). */
   hostSyncs: number | null;
@@ -115,6 +118,8 @@ export interface TableResult {
   quick: boolean;
   /** The rows, in the order run. */
   rows: RowResult[];
+  /** PyTorch's version, threads and BLAS when its column ran, else absent. */
+  torch?: string;
 }
 
 /** The datasets a row needs, as denet CPU tensors and host arrays for tfjs. */
@@ -312,6 +317,23 @@ export async function runTable(opts: TableOptions = {}): Promise<TableResult> {
       log(`${spec.model}: ${fw} ...`);
       if (fw === "denet") {
         row.results.push(await denetTrain(spec, weights, data, plan, device));
+      } else if (fw === "pytorch") {
+        const { info, reason } = await torchInfo();
+        if (!info) {
+          row.skipped.push({ framework: fw, reason });
+          continue;
+        }
+        out.torch = `PyTorch ${info.torch}, ${info.threads} threads, BLAS_INFO ${info.blas}, ` +
+          `BLAS loaded: ${info.blasLibrary}`;
+        const r = await torchTrain(spec, weights, data.host, plan);
+        row.results.push({
+          ...r,
+          framework: fw,
+          device: "cpu",
+          hostSyncs: null,
+          dispatches: null,
+          submits: null,
+        });
       } else {
         const backend = fw === "tfjs-webgpu" ? "webgpu" : "wasm";
         const { tf, reason } = await loadTfjs(backend);
@@ -397,6 +419,7 @@ export function markdownTable(t: TableResult): string {
       t.quick ? "QUICK run (times mean nothing)" : "full run"
     }. ` +
     "Knet s: Knet's published seconds (AWS g2.2xlarge GPU, 2016).",
+    ...(t.torch ? [`- ${t.torch}`] : []),
     ...notes,
   ].join("\n");
 }

@@ -3,7 +3,9 @@
  * every framework this host has, checking the printed table, the JSON, that all frameworks
  * did the same work (same losses), and that denet's timed training synced with the host
  * only at its designed readbacks. Plus the tfjs layout conversion of LeNet, checked by
- * comparing its forward pass with denet's.
+ * comparing its forward pass with denet's. The PyTorch column is in the run where torch is
+ * importable (its losses must equal denet's too), else its skip note is checked;
+ * tests/bench_peers_test.ts checks PyTorch's LeNet layouts and bench/cpu_gemm.ts.
  */
 
 import assert from "node:assert/strict";
@@ -11,9 +13,10 @@ import { init } from "../mod.ts";
 import { main } from "../bench/knet_table.ts";
 import { initialWeights, knetModel, ROWS } from "../bench/knet_models.ts";
 import { tfjsForward } from "../bench/peers/tfjs_train.ts";
+import { torchInfo } from "../bench/peers/torch_train.ts";
 import { fromArray } from "../src/tensor/create.ts";
 import { mnist } from "../src/data/mnist.ts";
-import { assertClose, GPU_TEST, haveGpu } from "./_helpers.ts";
+import { assertClose, GPU_TEST, haveGpu, initCpu } from "./_helpers.ts";
 import { DATA_URL, haveData } from "./data_helpers.ts";
 
 const DATA = decodeURIComponent(DATA_URL.pathname).replace(/\/$/, "");
@@ -29,12 +32,30 @@ Deno.test({
     const printed: string[] = [];
     try {
       const result = await main(
-        ["--quick", "--rows", "linreg,softmax", "--json", json, "--data", DATA],
+        [
+          "--quick",
+          "--rows",
+          "linreg,softmax",
+          "--json",
+          json,
+          "--data",
+          DATA,
+          // init() alone picks the CPU backend on a software adapter: ask for the GPU.
+          "--device",
+          gpu ? "gpu" : "cpu",
+        ],
         (s) => printed.push(s),
       );
 
-      // Which frameworks ran: tfjs-webgpu exactly when this host has WebGPU.
-      const expected = gpu ? ["denet", "tfjs-webgpu", "tfjs-wasm"] : ["denet", "tfjs-wasm"];
+      // Which frameworks ran: tfjs-webgpu exactly when this host has WebGPU, pytorch exactly
+      // when torch is importable (else the notes say why it was skipped).
+      const torch = (await torchInfo()).info !== null;
+      const expected = [
+        "denet",
+        ...(gpu ? ["tfjs-webgpu"] : []),
+        "tfjs-wasm",
+        ...(torch ? ["pytorch"] : []),
+      ];
       assert.equal(result.quick, true);
       assert.deepEqual(result.rows.map((r) => r.spec.name), ["linreg", "softmax"]);
       for (const row of result.rows) {
@@ -107,6 +128,8 @@ Deno.test({
       ]);
       if (gpu) assert.equal(cells(lines[3])[head.indexOf("denet syncs/epoch")], "1.00 (2 in all)");
       assert.match(text, /QUICK run/);
+      if (torch) assert.match(text, /- PyTorch .* threads, BLAS_INFO /);
+      else assert.match(text, /LinReg: pytorch skipped: PyTorch not importable/);
 
       // The JSON file holds the same result.
       const saved = JSON.parse(await Deno.readTextFile(json));
@@ -122,7 +145,7 @@ Deno.test({
   ignore: !haveData("mnist"),
   ...GPU_TEST,
   fn: async () => {
-    await init({ device: "cpu" });
+    await initCpu();
     const n = 3;
     const { xtrn } = await mnist({ dir: `${DATA}/mnist` });
     const x = (xtrn.host() as Float32Array).subarray(0, n * 784);
