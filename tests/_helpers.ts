@@ -100,17 +100,3 @@ export function assertExact(
     }
   }
 }
-
-/**
- * `init({ device: "cpu" })` with a timer keeping the event loop alive: the CPU backend's
- * workers are unref'd, so when nothing else is pending `deno test` sees their "ready"
- * promise as one that can never resolve.
- */
-export async function initCpu(): Promise<void> {
-  const keep = setInterval(() => {}, 1000);
-  try {
-    await init({ device: "cpu" });
-  } finally {
-    clearInterval(keep);
-  }
-}

@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import { main as table } from "../bench/knet_table.ts";
 import { cpuinfoGhz, main as gemm, simdPeak } from "../bench/cpu_gemm.ts";
 import { torchInfo } from "../bench/peers/torch_train.ts";
-import { assertClose, GPU_TEST, initCpu } from "./_helpers.ts";
+import { init } from "../mod.ts";
+import { assertClose, GPU_TEST } from "./_helpers.ts";
 import { DATA_URL, haveData } from "./data_helpers.ts";
 
 const DATA = decodeURIComponent(DATA_URL.pathname).replace(/\/$/, "");
@@ -20,7 +21,7 @@ Deno.test({
   ignore: !haveData("mnist"),
   ...GPU_TEST,
   fn: async () => {
-    await initCpu();
+    await init({ device: "cpu" });
     const printed: string[] = [];
     const result = await table(
       [
@@ -62,7 +63,7 @@ Deno.test({
     assert.equal(cpuinfoGhz("cpu MHz\t\t: 2000.000\ncpu MHz\t\t: 3000.000\n"), 2.5);
     assert.equal(cpuinfoGhz("model name : x\n"), null);
     assert.equal(simdPeak(2, 2.5, 2, "t").gflops, 2 * 2.5 * 4 * 2 * 2);
-    await initCpu();
+    await init({ device: "cpu" });
     const printed: string[] = [];
     const r = await gemm(
       ["--sizes", "32,96", "--reps", "2", "--ghz", "2.5"],

@@ -16,7 +16,7 @@ import { tfjsForward } from "../bench/peers/tfjs_train.ts";
 import { torchInfo } from "../bench/peers/torch_train.ts";
 import { fromArray } from "../src/tensor/create.ts";
 import { mnist } from "../src/data/mnist.ts";
-import { assertClose, GPU_TEST, haveGpu, initCpu } from "./_helpers.ts";
+import { assertClose, GPU_TEST, haveGpu } from "./_helpers.ts";
 import { DATA_URL, haveData } from "./data_helpers.ts";
 
 const DATA = decodeURIComponent(DATA_URL.pathname).replace(/\/$/, "");
@@ -145,7 +145,7 @@ Deno.test({
   ignore: !haveData("mnist"),
   ...GPU_TEST,
   fn: async () => {
-    await initCpu();
+    await init({ device: "cpu" });
     const n = 3;
     const { xtrn } = await mnist({ dir: `${DATA}/mnist` });
     const x = (xtrn.host() as Float32Array).subarray(0, n * 784);

@@ -120,12 +120,19 @@ export class ThreadPool {
             argsByte: ARGS_BYTE,
           },
         });
-        w.unref();
         pool.#workers.push(w);
+        // referenced while starting (so awaiting ready() keeps the program alive), then
+        // unref'd: idle workers never keep a finished program running
         ready.push(
           new Promise((resolve, reject) => {
-            w.once("message", () => resolve());
-            w.once("error", (e: unknown) => reject(e));
+            w.once("message", () => {
+              w.unref();
+              resolve();
+            });
+            w.once("error", (e: unknown) => {
+              w.unref();
+              reject(e);
+            });
           }),
         );
       }
