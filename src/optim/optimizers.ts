@@ -19,12 +19,11 @@ import { gpuRuntime } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { kernelCall } from "../cpu/call.ts";
 import { inHeapMemory } from "../cpu/heap.ts";
-import { cpuKernelsEnabled, cpuRuntime } from "../cpu/runtime.ts";
+import { backendOf } from "../backend.ts";
 import { checkInputs, defineOp, describe, runOp } from "../ops/registry.ts";
 import { nrm2 } from "../ops/reduce.ts";
 import { copyInto } from "../ops/vector.ts";
 import { fmtShape } from "../tensor/shape.ts";
-import { zeros } from "../tensor/create.ts";
 import { keep } from "../tensor/scope.ts";
 import { emptyGpu, hostArray, Tensor } from "../tensor/tensor.ts";
 import type { Optimizer, OptimizerConfig } from "./optimizer.ts";
@@ -197,10 +196,11 @@ function updateWasm(inputs: readonly Tensor[], u: UpdateAttrs): Tensor {
  * are on, so {@link updateWasm} updates it in place without staging copies.
  */
 function stateZeros(w: Tensor): Tensor {
-  if (w.device !== "cpu" || w.dtype !== "f32" || !cpuKernelsEnabled()) {
-    return zeros(w.shape, { dtype: w.dtype, device: w.device });
-  }
-  return new Tensor(w.shape, "f32", cpuRuntime().heap.array(w.size).fill(0));
+  // on the CPU the backend's storage is the kernels' heap (f32): updated in place
+  const be = backendOf(w.device);
+  const t = be.empty(w.shape, w.dtype);
+  be.clear(t, 0, t.size);
+  return t;
 }
 
 function updateGpu(inputs: readonly Tensor[], u: UpdateAttrs): Tensor {
