@@ -143,8 +143,9 @@ function argmaxCpu(xs: HostArray, base: number, oy: number, ox: number, g: PoolG
   for (let y = y0; y < y1; y++) {
     for (let x = x0; x < x1; x++) {
       const j = y * g.w + x;
-      if (xs[base + j] > best) {
-        best = xs[base + j];
+      const v = xs[base + j];
+      if (v > best || (v !== v && best === best)) { // the first NaN wins (Knet's NaN option)
+        best = v;
         at = j;
       }
     }
@@ -363,8 +364,9 @@ const unpoolOp = defineOp<PoolGeometry>({
  * Averages spread dy/count over the window. `alpha` scales the result (and its
  * gradient; Knet's cuDNN refuses alpha ≠ 1 with mode 0, we allow it).
  * Differences from Knet: 4-D inputs only (Knet also pools 5-D), `padding` must be
- * smaller than `window`, and NaNs are not treated specially (Knet's
- * `maxpoolingNanOpt` is not offered).
+ * smaller than `window`, and max pooling always propagates NaN (a window holding NaN
+ * gives NaN and its gradient goes to the first NaN: Knet's `maxpoolingNanOpt=1`, its
+ * default; the non-propagating option is not offered).
  */
 export function pool(x: Tensor, opts: PoolOptions = {}): Tensor {
   checkInputs("pool", [x]);
