@@ -72,8 +72,12 @@ training accuracy, test accuracy, seconds).
   --seed N           seed of the weights, shuffles and dropout (default 1)
   --device D         gpu|cpu (default: the GPU when there is one)
   --data DIR         directory with the dataset's IDX files (default: the download cache)
-  --save FILE        write a safetensors checkpoint after every epoch (atomically)
-  --resume FILE      continue from a checkpoint written by --save
+  --save FILE        write a safetensors checkpoint after every epoch (atomically); an
+                     existing checkpoint is replaced only by --resume of it or --force
+  --force            let --save replace an existing checkpoint of another run
+  --resume FILE      continue from a checkpoint written by --save (its settings apply;
+                     a different --model/--dataset/--optimizer/--batch/--seed/--limit is
+                     refused, --lr replaces the saved learning rate)
   --limit N          train on the first N training instances only
   --test-limit N     test on the first N test instances only`;
 
@@ -111,6 +115,7 @@ async function train(args: string[]): Promise<number> {
       data: { type: "string" },
       save: { type: "string" },
       resume: { type: "string" },
+      force: { type: "boolean" },
       limit: { type: "string" },
       "test-limit": { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -122,7 +127,7 @@ async function train(args: string[]): Promise<number> {
   }
   await setDevice(values.device);
   const reports = await trainClassifier({
-    model: values.model ?? "lenet",
+    model: values.model,
     dataset: values.dataset,
     optimizer: values.optimizer,
     solver: values.solver,
@@ -133,6 +138,7 @@ async function train(args: string[]): Promise<number> {
     dataDir: values.data,
     save: values.save,
     resume: values.resume,
+    force: values.force,
     limit: num("limit", values.limit),
     testLimit: num("test-limit", values["test-limit"]),
     log: (line) => console.log(line),

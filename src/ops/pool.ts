@@ -11,6 +11,7 @@
  * @module
  */
 
+import { checkOptionNames } from "../options.ts";
 import { gpuRuntime, type StorageBinding } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { emptyGpu, type HostArray, hostArray, Tensor } from "../tensor/tensor.ts";
@@ -352,6 +353,9 @@ const unpoolOp = defineOp<PoolGeometry>({
   backward: (dy, _x, _y, g) => [runOp(poolOp, [dy], g)],
 });
 
+/** The option names of {@link PoolOptions}. */
+export const POOL_OPTIONS: readonly string[] = ["window", "padding", "stride", "mode", "alpha"];
+
 /**
  * Pools windows of the spatial dims of `x` [N,C,H,W] (Knet's `pool`). The result is
  * [N,C,Y1,Y2] with Yi = 1 + floor((Xi + 2·padding − window)/stride).
@@ -370,6 +374,7 @@ const unpoolOp = defineOp<PoolGeometry>({
  */
 export function pool(x: Tensor, opts: PoolOptions = {}): Tensor {
   checkInputs("pool", [x]);
+  if (opts !== null && typeof opts === "object") checkOptionNames("pool", opts, POOL_OPTIONS);
   const mode = opts.mode ?? 0;
   const alpha = opts.alpha ?? 1;
   const { kh, kw, ph, pw, sh, sw } = geometry("pool", x, opts, mode, alpha);

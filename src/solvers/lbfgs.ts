@@ -65,6 +65,7 @@ import {
   selectInto,
   type SolverOptions,
   type SolverState,
+  startReason,
 } from "./stats.ts";
 
 /** Options of {@link lbfgs} (JSO's defaults). */
@@ -104,7 +105,7 @@ export async function lbfgs(
   const who = "lbfgs";
   const syncs0 = counters().hostSyncs;
   const t0 = performance.now();
-  const { o, x } = resolveOptions(who, nlp, opts);
+  const { o, x } = resolveOptions(who, nlp, opts, ["mem", "tau0", "tau1", "bkMax", "bWMax"]);
   let tau0: number, tau1: number, bkMax: number, bWMax: number, mem: number;
   try {
     tau0 = opts.tau0 ?? Math.max(1e-4, Math.sqrt(o.eps));
@@ -252,7 +253,7 @@ export async function lbfgs(
         r.specific = { t: tv };
         if (bad) {
           r.status = "exception";
-          r.reason = "x0, f(x0) or ∇f(x0) holds NaN or Inf";
+          r.reason = startReason(fv, gv);
         } else if (opt) r.status = "first_order";
         else if (unb) r.status = "unbounded";
         else if (desc) r.status = "not_desc";

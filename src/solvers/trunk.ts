@@ -83,6 +83,7 @@ import {
   selectInto,
   type SolverOptions,
   type SolverState,
+  startReason,
 } from "./stats.ts";
 
 /** Options of {@link trunk} (JSO's defaults). */
@@ -119,7 +120,7 @@ export async function trunk(nlp: SmoothNLP, opts: TrunkOptions = {}): Promise<Ex
   const who = "trunk-lsr1";
   const syncs0 = counters().hostSyncs;
   const t0 = performance.now();
-  const { o, x } = resolveOptions(who, nlp, opts);
+  const { o, x } = resolveOptions(who, nlp, opts, ["mem", "bkMax", "cgItmax"]);
   const n = nlp.meta.nvar;
   const mem = opts.mem ?? 5;
   const bkMax = opts.bkMax ?? 10;
@@ -329,7 +330,7 @@ export async function trunk(nlp: SmoothNLP, opts: TrunkOptions = {}): Promise<Ex
         r.specific = { radius: rad, cgIters: cgi, cgCapHits: hits, backtracks: bks };
         if (bad) {
           r.status = "exception";
-          r.reason = "x0, f(x0) or ∇f(x0) holds NaN or Inf";
+          r.reason = startReason(fv, gv);
         } else if (opt) r.status = "first_order";
         else if (negp) r.status = "neg_pred";
         else if (nd) r.status = "not_desc";
