@@ -417,6 +417,19 @@ Deno.test("weak: every solver reports NaN at x0 by name; option typos are refuse
   assert.throws(() => dn.dropout(x, 0.5, { sed: 1 } as never), /dropout: unknown option 'sed'/);
 });
 
+Deno.test("weak: lbfgs reports unbounded on the probe's f = −Σx; trunk tests f < fmin too", async () => {
+  const linear = (scale: number) =>
+    new dn.ADNLPModel((x) => dn.mul(dn.sum(x), -scale), dn.zeros([3], { dtype: "f64" }));
+  const l = await dn.lbfgs(linear(1), { maxTime: 30 });
+  assert.equal(l.status, "unbounded", String(l));
+  assert.ok(l.objective < -1 / 2 ** -52, `f ${l.objective} below fmin`);
+  assert.ok(l.iter <= 10, `${l.iter} iterations`);
+  const t = await dn.trunk(linear(1e14), { maxTime: 30 });
+  assert.equal(t.status, "unbounded", String(t));
+  const r = await dn.R2(linear(1), { maxTime: 30 });
+  assert.equal(r.status, "unbounded", String(r));
+});
+
 Deno.test("weak: a 1e11-element tensor gives an Error naming the op and the size", () => {
   assert.throws(
     () => dn.zeros([1e11], { device: "cpu" }),

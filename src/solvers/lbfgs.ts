@@ -22,6 +22,10 @@
  * - Every trial evaluates f and ∇f together (`objgrad`), so `neval_grad` = `neval_obj`.
  * - When bk_max backtracks still end at a NaN or infinite f, the step is not taken:
  *   status exception ("line search found no finite point"); JSO would take it.
+ * - When a line search ends at the growth cap (t grew bW_max times) with the Wolfe test
+ *   still failing, the next one starts from that t instead of 1, so the step keeps
+ *   growing where f does not curve up (JSO restarts at 1 and, on f = −Σx, creeps
+ *   towards fmin forever; here it reaches fmin and reports unbounded).
  * - `maxIter` counts iterations (line searches) on the device; `checkEvery` counts
  *   steps (evaluations); the callback runs at a check once `callbackEvery` iterations
  *   have completed since its last call.
@@ -200,6 +204,9 @@ export async function lbfgs(
           const finite = eq(mul(ft, 0), 0);
           const acc = mul(take, finite);
           const lsFail = mul(take, sub(1, finite));
+          // Accepted at the growth cap with the Wolfe test still failing (f as steep at
+          // x + td as at x): the next line search starts from this t, not from 1.
+          const capped = mul(mul(acc, ge(nbW, bWMax)), lt(st, mul(slope, tau1)));
           // Step-length state for the next trial (kept as is once frozen).
           const tNext = mul(t, add(add(mul(inc, 4), mul(back, -0.6)), 1));
           const upd = (dst: Tensor, v: Tensor) => assign(dst, add(dst, mul(active, sub(v, dst))));
@@ -219,6 +226,7 @@ export async function lbfgs(
           selectInto(acc, gt, g, g);
           assign(gn, nrm2(g).reshape(1));
           newDirection(acc);
+          assign(t, add(t, mul(capped, sub(tNext, t))));
           assign(iterDev, add(iterDev, acc));
           const opt = mul(acc, le(gn, epsT));
           const unb = mul(mul(acc, lt(f, fmin)), sub(1, opt));
