@@ -74,8 +74,12 @@ training accuracy, test accuracy, seconds).
   --device D         gpu|cpu (default: a hardware GPU when there is one, else the
                      CPU backend; DENET_DEVICE sets it too)
   --data DIR         directory with the dataset's IDX files (default: the download cache)
-  --save FILE        write a safetensors checkpoint after every epoch (atomically)
-  --resume FILE      continue from a checkpoint written by --save
+  --save FILE        write a safetensors checkpoint after every epoch (atomically); an
+                     existing checkpoint is replaced only by --resume of it or --force
+  --force            let --save replace an existing checkpoint of another run
+  --resume FILE      continue from a checkpoint written by --save (its settings apply;
+                     a different --model/--dataset/--optimizer/--batch/--seed/--limit is
+                     refused, --lr replaces the saved learning rate)
   --limit N          train on the first N training instances only
   --test-limit N     test on the first N test instances only`;
 
@@ -113,6 +117,7 @@ async function train(args: string[]): Promise<number> {
       data: { type: "string" },
       save: { type: "string" },
       resume: { type: "string" },
+      force: { type: "boolean" },
       limit: { type: "string" },
       "test-limit": { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -126,7 +131,7 @@ async function train(args: string[]): Promise<number> {
   const choice = deviceChoice();
   console.log(`device: ${choice.device} (${choice.reason})`);
   const reports = await trainClassifier({
-    model: values.model ?? "lenet",
+    model: values.model,
     dataset: values.dataset,
     optimizer: values.optimizer,
     solver: values.solver,
@@ -137,6 +142,7 @@ async function train(args: string[]): Promise<number> {
     dataDir: values.data,
     save: values.save,
     resume: values.resume,
+    force: values.force,
     limit: num("limit", values.limit),
     testLimit: num("test-limit", values["test-limit"]),
     log: (line) => console.log(line),

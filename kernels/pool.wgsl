@@ -37,6 +37,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(4) var<storage, read_write> AI: array<u32>;
 
+fn is_nan(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
 fn index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
   return (wid.y * nwg.x + wid.x) * 256u + lid;
 }
@@ -76,7 +80,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       for (var x = rx.x; x < rx.y; x++) {
         let j = u32(y) * p.w + u32(x);
         let v = X[base + j];
-        if (first || v > best) {
+        if (first || v > best || (is_nan(v) && !is_nan(best))) {
           best = v;
           at = j;
           first = false;

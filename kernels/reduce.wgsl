@@ -68,8 +68,14 @@ fn mapped(i: u32) -> f32 {
   }
 }
 
-// Whether (v, i) should replace (acc, ai) for arg ops.
+fn is_nan(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// Whether (v, i) should replace (acc, ai) for arg ops. NaN beats every number and the
+// first NaN wins (Julia's findmax/findmin).
 fn better(v: f32, i: u32, acc: f32, ai: u32) -> bool {
+  if (is_nan(v) || is_nan(acc)) { return is_nan(v) && (!is_nan(acc) || i < ai); }
   if (OP == 4u) { return v > acc || (v == acc && i < ai); }
   return v < acc || (v == acc && i < ai);
 }
@@ -77,8 +83,8 @@ fn better(v: f32, i: u32, acc: f32, ai: u32) -> bool {
 fn combine(a: f32, b: f32) -> f32 {
   switch OP {
     case 1u: { return a * b; }
-    case 2u: { return max(a, b); }
-    case 3u: { return min(a, b); }
+    case 2u: { if (is_nan(a) || is_nan(b)) { return a + b; } return max(a, b); }
+    case 3u: { if (is_nan(a) || is_nan(b)) { return a + b; } return min(a, b); }
     default: { return a + b; }
   }
 }
@@ -145,7 +151,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       r = r * p.scale;
     }
     Y[g] = r;
-    // A row with no candidate (all NaN) reports index 0, like the CPU twin.
+    // A row with no candidate (an empty row) reports index 0, like the CPU twin.
     if (isArg) { YI[g] = select(f32(ri), 0.0, ri == 0xffffffffu); }
   }
 }

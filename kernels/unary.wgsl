@@ -18,6 +18,10 @@ override OP: u32 = 0u;
 const SELU_LAMBDA: f32 = 1.0507009873554805;
 const SELU_ALPHA: f32 = 1.6732632423543772;
 
+fn is_nan(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
 // log(1 + x) accurate for small |x| (Kahan's trick).
 fn log1p_(x: f32) -> f32 {
   let u = 1.0 + x;
@@ -46,7 +50,7 @@ fn f(x: f32) -> f32 {
   switch OP {
     case 0u: { return -x; }
     case 1u: { return abs(x); }
-    case 2u: { return sign(x); }
+    case 2u: { return select(sign(x), x, is_nan(x)); } // sign(NaN) = NaN, as Julia
     case 3u: { return exp(x); }
     case 4u: { return log(x); }
     case 5u: { return log1p_(x); }
@@ -56,10 +60,10 @@ fn f(x: f32) -> f32 {
     case 9u: { return x * x; }
     case 10u: { return tanh_(x); }
     case 11u: { return sigm_(x); }
-    case 12u: { return max(x, 0.0); }
+    case 12u: { return select(x, 0.0, x <= 0.0); } // NaN stays NaN (WGSL max may drop it)
     case 13u: { return select(expm1_(x), x, x > 0.0); }
     case 14u: { return SELU_LAMBDA * select(SELU_ALPHA * expm1_(x), x, x > 0.0); }
-    case 15u: { return max(x, 0.0) + log1p_(exp(-abs(x))); }
+    case 15u: { return select(x, 0.0, x <= 0.0) + log1p_(exp(-abs(x))); }
     case 16u: { return sin(x); }
     case 17u: { return cos(x); }
     case 18u: { return floor(x); }

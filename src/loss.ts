@@ -16,9 +16,10 @@
 
 import { noRecord } from "./autograd/tape.ts";
 import { binary, unary } from "./ops/elementwise.ts";
-import { argmax, mean, sum } from "./ops/reduce.ts";
+import { argmax, max, mean, sum } from "./ops/reduce.ts";
 import { checkInputs, describe } from "./ops/registry.ts";
-import { checkScoresLabels, xent } from "./ops/xent.ts";
+import { checkLabelsGpu, checkScoresLabels, xentOp } from "./ops/xent.ts";
+import { runOp } from "./ops/registry.ts";
 import { tidy } from "./tensor/scope.ts";
 import { readAll, Tensor } from "./tensor/tensor.ts";
 
@@ -65,8 +66,9 @@ function finish(total: Tensor, labels: Tensor, average: boolean): Tensor {
 
 function nllScores(scores: Tensor, labels: Tensor, opts: LossOptions): Tensor {
   const l = checkScoresLabels("nll", scores, labels);
+  checkLabelsGpu("nll", l, scores.shape[1]);
   try {
-    const per = xent(scores, l);
+    const per = runOp(xentOp, [scores, l], { rows: scores.shape[0], len: scores.shape[1] });
     const total = sum(per);
     per.dispose();
     return finish(total, l, opts.average ?? true);
@@ -85,9 +87,9 @@ function nllScores(scores: Tensor, labels: Tensor, opts: LossOptions): Tensor {
  * skipped, as in Knet); with `average: false` it is the total (Knet returns
  * `(total, count)`). Returns a scalar tensor, differentiable in `scores`.
  *
- * Errors: scores not 2-D, labels not [N], different devices; on the CPU, a label that
- * is not an integer below C. GPU labels are not validated (that would need a host
- * sync): a label ≥ C or not an integer gives NaN, never an out-of-bounds read.
+ * Errors: scores not 2-D, labels not [N], different devices; a label that is not an
+ * integer below C (on the GPU checked on the device and thrown at the next readback;
+ * meanwhile it gives NaN, never an out-of-bounds read).
  */
 export function nll(scores: Tensor, labels: Tensor, opts?: LossOptions): Tensor;
 /**
@@ -127,8 +129,12 @@ function accuracyScores(scores: Tensor, labels: Tensor, opts: LossOptions): Tens
             }
           });
         }
+        checkLabelsGpu("accuracy", l, scores.shape[1]);
         // argmax is ≥ 0, so a skipped (negative) label never counts as correct.
-        const correct = sum(binary("eq", argmax(scores, -1), l));
+        const hits = sum(binary("eq", argmax(scores, -1), l));
+        // NaN when any score is NaN (-Inf otherwise): a diverged model has no accuracy.
+        const nan = max(binary("minimum", scores, -Infinity));
+        const correct = binary("maximum", hits, nan);
         return finish(correct, l, opts.average ?? true);
       })
     );
@@ -141,8 +147,10 @@ function accuracyScores(scores: Tensor, labels: Tensor, opts: LossOptions): Tens
  * Knet's `accuracy(scores, labels; average=true)`: the fraction of the counted
  * instances (labels ≥ 0) whose highest score (the first, on ties) is at their label's
  * class, as a scalar tensor on the device (no host sync, no gradient). With
- * `average: false`, the number of correct instances. NaN when every label is skipped.
- * Shapes and CPU labels are checked as in {@link nll}; a GPU label ≥ C counts as wrong.
+ * `average: false`, the number of correct instances. NaN when every label is skipped,
+ * and NaN when any score is NaN (Knet would count the first NaN as the argmax; a
+ * diverged model should not look like a stuck one). Shapes and labels are checked as in
+ * {@link nll} (GPU labels on the device, thrown at the next readback).
  */
 export function accuracy(scores: Tensor, labels: Tensor, opts?: LossOptions): Tensor;
 /**

@@ -22,6 +22,7 @@ import { accuracy, bce, logistic, mse, nll } from "../src/loss.ts";
 import { binary } from "../src/ops/elementwise.ts";
 import { matmul } from "../src/ops/matmul.ts";
 import { sum } from "../src/ops/reduce.ts";
+import { runOp } from "../src/ops/registry.ts";
 import { xent, xentOp } from "../src/ops/xent.ts";
 import { fromArray } from "../src/tensor/create.ts";
 import { Rng } from "../src/tensor/random.ts";
@@ -182,7 +183,7 @@ Deno.test("xent: stable at scores ±1000, confident rows keep tiny losses and gr
 });
 
 Deno.test({
-  name: "xent: one kernel dispatch per direction on the GPU",
+  name: "xent: one kernel dispatch per direction on the GPU (plus the device label check)",
   ignore: !gpu,
   ...GPU_TEST,
   fn: async () => {
@@ -194,7 +195,7 @@ Deno.test({
       const dy = f32(Array(33).fill(1), [33], "gpu");
       resetCounters();
       const loss = xent(xs, ls);
-      assert.equal(counters().dispatches, 1, `forward C=${c}`);
+      assert.equal(counters().dispatches, 2, `forward C=${c}: check.wgsl labels + xent`);
       resetCounters();
       const [dx, dl] = xentOp.backward!(dy, [xs, ls], loss, { rows: 33, len: c }, [true, false]);
       assert.equal(counters().dispatches, 1, `backward C=${c}`);
@@ -207,7 +208,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "xent: GPU labels are not validated; a bad label gives NaN for its instance only",
+  name:
+    "xent: a bad GPU label gives NaN for its instance only in the kernel, and xent/nll/accuracy throw at the next readback",
   ignore: !gpu,
   ...GPU_TEST,
   fn: async () => {
@@ -217,15 +219,28 @@ Deno.test({
       const xs = f32(x, [4, c], "gpu");
       const w = new Param(xs);
       const ls = f32(y, [4], "gpu");
-      const J = diff(() => sum(xent(w, ls)));
-      const [loss, grad] = await readAll([xent(xs, ls), J.grad(w)!]);
+      const a = { rows: 4, len: c };
+      const J = diff(() => sum(runOp(xentOp, [w, ls], a)));
+      const [loss, grad] = await readAll([runOp(xentOp, [xs, ls], a), J.grad(w)!]);
       const ref = reference(x, [-1, -1, 1, -1], c);
       assert.ok(Number.isNaN(loss[0]) && Number.isNaN(loss[1]), `C=${c}: NaN, got ${loss}`);
       assertClose(loss.subarray(2), ref.loss.subarray(2), F32_TOL, `C=${c} valid rows`);
       assert.ok(grad.subarray(0, 2 * c).every(Number.isNaN), `C=${c}: NaN gradient rows`);
       assertClose(grad.subarray(2 * c), ref.grad.subarray(2 * c), F32_TOL, `C=${c} grad rows`);
-      // And through nll: the mean turns NaN, so the mistake shows.
-      assert.ok(Number.isNaN(await nll(xs, ls).item()), `C=${c}: nll is NaN`);
+      // Through xent, nll and accuracy the device check reports the first bad label (issue 16).
+      for (const [op, f] of [["xent", xent], ["nll", nll], ["accuracy", accuracy]] as const) {
+        const t = f(xs, ls);
+        await assert.rejects(
+          t.data(),
+          new RegExp(
+            `^Error: ${op}: label ${c} of instance 0 is not a class index: expected ` +
+              `an integer in \\[0, ${c - 1}\\]`,
+          ),
+        );
+        t.dispose();
+        const good = await f(xs, f32([0, 1, -1, 2], [4], "gpu")).data();
+        assert.ok(good.every((v) => v >= 0), `${op} recovers after the error`);
+      }
       J.dispose();
       w.dispose();
     }

@@ -35,6 +35,11 @@ import { R2 } from "../solvers/r2.ts";
 import type { ExecutionStats, SolverState } from "../solvers/stats.ts";
 import { trunk } from "../solvers/trunk.ts";
 import { progress } from "../train/progress.ts";
+import { params } from "../autograd/diff.ts";
+import { OptimizerBase } from "../optim/optimizers.ts";
+import { MAX_SEED } from "../tensor/random.ts";
+import { JOB_KEY, type JobState, parseJobState, resumeSettings } from "./resume.ts";
+import { acquireSaveLock, checkSaveTarget } from "./save_guard.ts";
 
 /** The datasets the job knows. */
 export const DATASET_NAMES = ["mnist", "fashion"] as const;
@@ -61,8 +66,8 @@ export interface TrainConfig {
    * solver step (KnetNLPModels' usage); `optimizer` does not apply then.
    */
   solver?: string;
-  /** One of softmax, mlp, lenet. */
-  model: string;
+  /** One of softmax, mlp, lenet (default lenet; with `resume`, the checkpoint's). */
+  model?: string;
   /** mnist or fashion (default mnist). */
   dataset?: string;
   /** One of {@link OPTIMIZER_NAMES} (default adam). */
@@ -83,8 +88,15 @@ export interface TrainConfig {
   testLimit?: number;
   /** Write a checkpoint here after every epoch (atomically). */
   save?: string;
-  /** Continue from this checkpoint (written by `save`). */
+  /**
+   * Continue from this checkpoint (written by `save`). Settings not given are the
+   * checkpoint's; model, dataset, optimizer, batch, seed and limit given must equal
+   * them (else an Error), a given `lr` replaces the restored optimizers' (logged), and
+   * `solver` is refused.
+   */
   resume?: string;
+  /** Replace an existing checkpoint at `save` that the run does not resume. */
+  force?: boolean;
   /** Draw a progress bar on stderr when it is a terminal (default true). */
   progressBar?: boolean;
   /** Receives one line per epoch (default: none). */
@@ -107,22 +119,6 @@ export interface EpochReport {
   hostSyncs: number;
   /** GPU dispatches during the epoch. */
   dispatches: number;
-}
-
-/** The checkpoint metadata key holding the job's state. */
-const JOB_KEY = "train.job";
-
-/** What a checkpoint records about the job, to resume or evaluate it. */
-interface JobState {
-  model: string;
-  dataset: string;
-  optimizer: string;
-  lr: number | null;
-  batch: number;
-  seed: number;
-  epoch: number;
-  limit: number | null;
-  rng: number[];
 }
 
 function choose<T extends string>(what: string, value: string, known: readonly T[]): T {
@@ -175,52 +171,54 @@ function epochSeed(seed: number, epoch: number): number {
  */
 export async function trainClassifier(cfg: TrainConfig): Promise<EpochReport[]> {
   let state: JobState | null = null;
+  if (cfg.solver !== undefined) checkSolverFlags(cfg);
   if (cfg.resume !== undefined) {
-    state = jobState(await readCheckpointInfoMeta(cfg.resume), cfg.resume);
+    state = await readJobState(cfg.resume);
+    const { model, dataset, optimizer, batch, seed, limit } = cfg;
+    cfg = {
+      ...cfg,
+      ...resumeSettings(state, { model, dataset, optimizer, batch, seed, limit }, cfg.resume),
+    };
   }
-  const model = choose("model", cfg.model, MODEL_NAMES);
+  const model = choose("model", cfg.model ?? "lenet", MODEL_NAMES);
   const dataset = choose("dataset", cfg.dataset ?? "mnist", DATASET_NAMES);
   const optName = choose("optimizer", cfg.optimizer ?? "adam", OPTIMIZER_NAMES);
   const epochs = positiveInt("epochs", cfg.epochs ?? 10);
   const batch = positiveInt("batch", cfg.batch ?? 100);
   const seed = cfg.seed ?? 1;
-  if (!Number.isInteger(seed) || seed < 0) {
-    throw new Error(`seed must be a non-negative integer, got ${seed}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
+    throw new Error(
+      `seed must be an integer in [0, ${MAX_SEED}] (the RNG holds 32 bits), got ${seed}`,
+    );
   }
-  if (cfg.limit !== undefined) positiveInt("limit", cfg.limit);
+  const limit = cfg.limit;
+  if (limit !== undefined) positiveInt("limit", limit);
   if (cfg.testLimit !== undefined) positiveInt("test limit", cfg.testLimit);
-  if (state !== null) {
-    const mine = { model, dataset, optimizer: optName, batch, seed, limit: cfg.limit ?? null };
-    for (const [k, v] of Object.entries(mine)) {
-      if (state[k as keyof JobState] !== v) {
-        throw new Error(
-          `--resume ${cfg.resume}: the checkpoint was trained with ${k} ${
-            JSON.stringify(state[k as keyof JobState])
-          }, not ${JSON.stringify(v)}`,
-        );
-      }
-    }
-  }
-  if (cfg.solver !== undefined) {
-    choose("solver", cfg.solver, SOLVER_NAMES);
-    if (cfg.resume !== undefined || cfg.save !== undefined) {
-      throw new Error("--save/--resume apply to the minibatch loop, not to --solver runs");
-    }
-  }
   const optimizer = makeOptimizer(optName, cfg.lr);
+  if (cfg.force && cfg.save === undefined) throw new Error("--force applies to --save only");
   const data = await loadDataset(dataset, cfg.dataDir);
-  const xtrn = firstRows(data.xtrn, cfg.limit);
-  const ytrn = firstRows(data.ytrn, cfg.limit);
+  const xtrn = firstRows(data.xtrn, limit);
+  const ytrn = firstRows(data.ytrn, limit);
   const xtst = firstRows(data.xtst, cfg.testLimit);
   const ytst = firstRows(data.ytst, cfg.testLimit);
+  if (cfg.save !== undefined) {
+    await checkSaveTarget({ save: cfg.save, resume: cfg.resume, force: cfg.force });
+  }
 
   seedGlobal(seed);
   const net = buildModel(model, { device: defaultDevice() });
   let done = 0;
+  let lr = cfg.lr ?? null;
   if (state !== null) {
     await loadCheckpoint(cfg.resume!, net);
-    globalRng.setState(state.rng);
+    globalRng.setState(state.rng.map((v) => v ?? NaN));
     done = state.epoch;
+    if (cfg.lr !== undefined) {
+      setLearningRate(net, cfg.lr);
+      cfg.log?.(
+        `--resume: learning rate ${cfg.lr} (the checkpoint had ${state.lr ?? "the default"})`,
+      );
+    } else lr = state.lr;
   }
   if (cfg.solver !== undefined) {
     return await solveClassifier(net, cfg.solver, [xtrn, ytrn], [xtst, ytst], {
@@ -243,6 +241,7 @@ export async function trainClassifier(cfg: TrainConfig): Promise<EpochReport[]> 
     return nll(scores, y);
   };
   const reports: EpochReport[] = [];
+  const lock = cfg.save !== undefined ? await acquireSaveLock(cfg.save) : null;
   try {
     for (let epoch = done + 1; epoch <= epochs; epoch++) {
       const finishEpoch = epochTimer();
@@ -251,12 +250,19 @@ export async function trainClassifier(cfg: TrainConfig): Promise<EpochReport[]> 
       const bar = await progress(minimize(loss, dtrn, optimizer), {
         output: cfg.progressBar === false ? null : undefined,
       }).run();
+      if (!Number.isFinite(bar.meanLoss)) {
+        throw new Error(
+          `epoch ${epoch}: the training loss is ${bar.meanLoss}: the run diverged (try a smaller ` +
+            `--lr)${cfg.save !== undefined ? `; ${cfg.save} keeps the last good epoch` : ""}`,
+        );
+      }
       const [right] = await readAll([correct]);
       const testAccuracy = await accuracy(net, dtst);
       const report = finishEpoch({
         epoch,
         loss: bar.meanLoss,
-        trainAccuracy: right[0] / (dtrn.length * batch),
+        // The instances the epoch saw (the batch shrinks to N when N < batch).
+        trainAccuracy: right[0] / (dtrn.length * dtrn.batchSize),
         testAccuracy,
       });
       reports.push(report);
@@ -266,20 +272,61 @@ export async function trainClassifier(cfg: TrainConfig): Promise<EpochReport[]> 
           model,
           dataset,
           optimizer: optName,
-          lr: cfg.lr ?? null,
+          lr,
           batch,
           seed,
           epoch,
-          limit: cfg.limit ?? null,
+          limit: limit ?? null,
           rng: globalRng.getState(),
         };
-        await saveCheckpoint(cfg.save, net, { metadata: { [JOB_KEY]: JSON.stringify(job) } });
+        try {
+          await saveCheckpoint(cfg.save, net, {
+            metadata: { [JOB_KEY]: JSON.stringify(job) },
+            requireFinite: true,
+          });
+        } catch (e) {
+          if (!/\(requireFinite\)$/.test((e as Error).message)) throw e;
+          throw new Error(
+            `epoch ${epoch}: the weights hold NaN or Inf after the epoch: the run diverged (try a ` +
+              `smaller --lr); ${cfg.save} keeps the last good epoch`,
+          );
+        }
       }
     }
   } finally {
     correct.dispose();
+    lock?.release();
   }
   return reports;
+}
+
+/**
+ * Refuses the flags a `--solver` run would ignore: `--save`/`--resume` (checkpoints
+ * belong to the minibatch loop), `--optimizer` (the solver is the optimizer) and `--lr`
+ * except with `--solver adam` (R2, L-BFGS and trunk choose their own steps).
+ */
+function checkSolverFlags(cfg: TrainConfig): void {
+  const solver = choose("solver", cfg.solver!, SOLVER_NAMES);
+  if (cfg.resume !== undefined || cfg.save !== undefined || cfg.force) {
+    throw new Error("--save/--resume/--force apply to the minibatch loop, not to --solver runs");
+  }
+  if (cfg.optimizer !== undefined) {
+    throw new Error(
+      `--optimizer does not apply to --solver ${solver} (the solver is the optimizer)`,
+    );
+  }
+  if (cfg.lr !== undefined && solver !== "adam") {
+    throw new Error(`--lr applies to --solver adam only; --solver ${solver} chooses its own steps`);
+  }
+}
+
+/** Sets the learning rate of every Param's optimizer in `model` (after a resume). */
+function setLearningRate(model: Chain, lr: number): void {
+  for (const p of params(model)) {
+    if (p.opt instanceof OptimizerBase) {
+      p.opt.lr = lr; // validated by makeOptimizer
+    }
+  }
 }
 
 /**
@@ -310,20 +357,10 @@ export function formatEpoch(r: EpochReport): string {
   }  test ${pct(r.testAccuracy)}  ${r.seconds.toFixed(1)} s`;
 }
 
-async function readCheckpointInfoMeta(path: string): Promise<Record<string, string>> {
-  return (await readCheckpointInfo(path)).metadata;
-}
-
-function jobState(meta: Record<string, string>, path: string): JobState {
-  const raw = meta[JOB_KEY];
-  if (raw === undefined) {
-    throw new Error(`${path}: not a checkpoint of cli.ts train (no ${JOB_KEY} metadata)`);
-  }
-  try {
-    return JSON.parse(raw) as JobState;
-  } catch {
-    throw new Error(`${path}: the ${JOB_KEY} metadata is not valid JSON`);
-  }
+/** The validated job state of a `cli.ts train` checkpoint (see src/app/resume.ts). */
+async function readJobState(path: string): Promise<JobState> {
+  const meta = (await readCheckpointInfo(path)).metadata;
+  return parseJobState(meta[JOB_KEY], path, DATASET_NAMES, OPTIMIZER_NAMES);
 }
 
 /** What {@link evaluateCheckpoint} found. */
@@ -345,7 +382,7 @@ export async function evaluateCheckpoint(
   path: string,
   opts: { dataDir?: string; batch?: number; testLimit?: number } = {},
 ): Promise<EvalReport> {
-  const state = jobState(await readCheckpointInfoMeta(path), path);
+  const state = await readJobState(path);
   const data = await loadDataset(state.dataset, opts.dataDir);
   const net: Chain = buildModel(state.model, { device: defaultDevice() });
   await loadCheckpoint(path, net, { optimizer: false });

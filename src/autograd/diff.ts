@@ -24,6 +24,8 @@ export class DiffResult {
   /** The scalar the function returned (an untracked tensor on its device). */
   readonly value: Tensor;
   readonly #grads: Map<Tensor, Tensor>;
+  /** Why the gradients are gone ("disposeGradients()" / "dispose()"), or null. */
+  #released: string | null = null;
 
   /** @internal Built by {@link diff}. */
   constructor(value: Tensor, grads: Map<Tensor, Tensor>) {
@@ -31,9 +33,16 @@ export class DiffResult {
     this.#grads = grads;
   }
 
-  /** The gradient of the value with respect to `p`, or null when `p` took no part. */
+  /**
+   * The gradient of the value with respect to `p`, or null when `p` took no part.
+   * Throws after {@link dispose} or {@link disposeGradients} (the gradients are gone, and
+   * null would read as "p took no part").
+   */
   grad(p: Tensor): Tensor | null {
     if (!(p instanceof Tensor)) throw new Error(`grad: expected a Param, got ${typeof p}`);
+    if (this.#released !== null) {
+      throw new Error(`grad: the gradients were released by ${this.#released}`);
+    }
     return this.#grads.get(p) ?? null;
   }
 
@@ -49,14 +58,16 @@ export class DiffResult {
     return [...this.#grads.keys()] as Param[];
   }
 
-  /** Releases the gradients (the value stays). */
+  /** Releases the gradients (the value stays); {@link grad} throws afterwards. */
   disposeGradients(): void {
     for (const g of this.#grads.values()) g.dispose();
     this.#grads.clear();
+    this.#released ??= "disposeGradients()";
   }
 
-  /** Releases the value and the gradients. */
+  /** Releases the value and the gradients; {@link grad} throws afterwards. */
   dispose(): void {
+    this.#released ??= "dispose()";
     this.value.dispose();
     this.disposeGradients();
   }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import check from "../../kernels/check.wgsl" with { type: "text" };
 import convNaive from "../../kernels/conv_naive.wgsl" with { type: "text" };
 import im2col from "../../kernels/im2col.wgsl" with { type: "text" };
 import pool from "../../kernels/pool.wgsl" with { type: "text" };
@@ -24,6 +25,7 @@ import vector from "../../kernels/vector.wgsl" with { type: "text" };
 import xent from "../../kernels/xent.wgsl" with { type: "text" };
 
 const SOURCES: Record<KernelName, string> = {
+  check,
   conv_naive: convNaive,
   im2col,
   pool,
@@ -45,6 +47,7 @@ const SOURCES: Record<KernelName, string> = {
 
 /** Names of the kernel files in kernels/ (without `.wgsl`). */
 export type KernelName =
+  | "check"
   | "conv_naive"
   | "im2col"
   | "pool"

@@ -110,6 +110,11 @@ export class GpuRuntime {
   readonly sink: GPUBuffer;
   /** Submit automatically once this many dispatches are pending. */
   maxDispatchesPerSubmit = 256;
+  /** The device checks' error record (kernels/check.wgsl): [failed, code, index, value]. */
+  readonly #checkRecord: GPUBuffer;
+  /** Message makers of the checks armed since the last readback, by code. */
+  #checks: ((index: number, value: number) => string)[] = [];
+  #checkCodes = new Map<string, number>();
 
   /** Wraps an acquired device; use {@link initGpu} rather than calling this. */
   constructor(device: GPUDevice, info: GpuInfo) {
@@ -129,6 +134,11 @@ export class GpuRuntime {
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
     this.dummy = device.createBuffer({ size: 256, usage, label: "denet dummy input" });
     this.sink = device.createBuffer({ size: 256, usage, label: "denet dummy output" });
+    this.#checkRecord = device.createBuffer({
+      size: 16,
+      usage: usage | GPUBufferUsage.COPY_SRC,
+      label: "denet device checks",
+    });
     device.addEventListener("uncapturederror", (ev) => {
       const err = (ev as GPUUncapturedErrorEvent).error;
       const kernels = [...this.#batchKernels, ...this.#submittedKernels].join(", ") || "none";
@@ -396,6 +406,26 @@ export class GpuRuntime {
     this.#pending++;
   }
 
+  /**
+   * Arms a device-side check (kernels/check.wgsl) and returns its error record buffer
+   * and code: the next {@link read} (or {@link sync}) also reads the record and throws
+   * `message(index, value)` of the first check that failed since the last readback.
+   * `key` identifies the message (one code per distinct key between readbacks).
+   */
+  armCheck(
+    key: string,
+    message: (index: number, value: number) => string,
+  ): { record: GPUBuffer; code: number } {
+    this.assertAlive();
+    let code = this.#checkCodes.get(key);
+    if (code === undefined) {
+      code = this.#checks.length;
+      this.#checks.push(message);
+      this.#checkCodes.set(key, code);
+    }
+    return { record: this.#checkRecord, code };
+  }
+
   /** Submits the current batch (if any) and recycles buffers released before it. */
   flush(): void {
     this.assertAlive();
@@ -436,11 +466,18 @@ export class GpuRuntime {
     regions: { buffer: GPUBuffer; bytes: number; offset?: number }[],
   ): Promise<ArrayBuffer[]> {
     this.assertAlive();
+    const checks = this.#checks;
+    if (checks.length > 0) {
+      regions = [...regions, { buffer: this.#checkRecord, bytes: 16 }];
+      this.#checks = [];
+      this.#checkCodes.clear();
+    }
     const stagings = regions.map((r) => r.bytes > 0 ? this.#staging.acquire(r.bytes) : null);
     regions.forEach((r, i) => {
       const s = stagings[i];
       if (s) this.copy(r.buffer, r.offset ?? 0, s, 0, r.bytes);
     });
+    if (checks.length > 0) this.clear(this.#checkRecord, 0, 16);
     this.flush();
     liveCounters.hostSyncs++;
     try {
@@ -464,11 +501,22 @@ export class GpuRuntime {
     this.#staging.retire();
     this.#throwErrors();
     this.#synced();
+    if (checks.length > 0) {
+      const rec = new Uint32Array(out.pop()!);
+      if (rec[0] !== 0) {
+        const value = new Float32Array(rec.buffer, 12, 1)[0];
+        throw new Error(checks[rec[1]](rec[2], value));
+      }
+    }
     return out;
   }
 
   /** Submits pending work and waits for the device to finish it (one host sync). */
   async sync(): Promise<void> {
+    if (this.#checks.length > 0) {
+      await this.read([]); // one host sync that also reports the device checks
+      return;
+    }
     this.flush();
     liveCounters.hostSyncs++;
     await this.device.queue.onSubmittedWorkDone();
@@ -481,6 +529,7 @@ export class GpuRuntime {
   destroy(): void {
     this.storage.clear();
     this.#staging.clear();
+    this.#checkRecord.destroy();
     for (const c of this.#uniformChunks) c.destroy();
     this.#lost = "destroyed by denet";
     this.device.destroy();

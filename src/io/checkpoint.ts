@@ -36,7 +36,7 @@ import { namedParams, walkModel } from "../autograd/diff.ts";
 import { Param } from "../autograd/param.ts";
 import { isRecording } from "../autograd/tape.ts";
 import type { Optimizer, OptimizerConfig } from "../optim/optimizer.ts";
-import { optimizerFromConfig } from "../optim/optimizers.ts";
+import { checkStateValues, optimizerFromConfig } from "../optim/optimizers.ts";
 import { BNMoments } from "../ops/batchnorm.ts";
 import { keep } from "../tensor/scope.ts";
 import { type HostArray, readAll, Tensor } from "../tensor/tensor.ts";
@@ -50,6 +50,7 @@ import {
   type SafetensorsDType,
   type SafetensorsTensor,
 } from "./safetensors.ts";
+import { writeAtomic } from "./files.ts";
 
 /** The value of the `denet.format` metadata key written by this version. */
 export const CHECKPOINT_FORMAT = "denet-checkpoint-1";
@@ -68,6 +69,12 @@ export interface SaveCheckpointOptions {
   optimizer?: boolean;
   /** User metadata, string to string (keys starting with `denet.` are reserved). */
   metadata?: Record<string, string>;
+  /**
+   * Refuse to save when a parameter holds NaN or ±Inf (checked on the values read for
+   * the file: no extra host sync), so a diverged model never replaces a good file.
+   * Default false.
+   */
+  requireFinite?: boolean;
 }
 
 /** Options of {@link loadCheckpoint}. */
@@ -207,11 +214,6 @@ function setKey<T>(obj: Record<string, T>, key: string, value: T): void {
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
-function dirAndBase(path: string): [dir: string, base: string] {
-  const cut = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
-  return cut < 0 ? [".", path] : [path.slice(0, cut) || "/", path.slice(cut + 1)];
-}
-
 /**
  * Saves `model`'s parameters (every Param reachable from it, named by
  * {@link namedParams}), the running statistics of its BNMoments (named by
@@ -219,9 +221,10 @@ function dirAndBase(path: string): [dir: string, base: string] {
  * `path` in the safetensors format (see the module doc for the layout).
  *
  * All tensors are read from the device with one host sync. The file is written
- * atomically: to a uniquely named temporary file in the same directory, then renamed
- * over `path`; on any failure the temporary file is removed and an existing `path` is
- * left untouched. Throws for a model without Params, a non-string metadata value, a
+ * atomically and durably ({@link writeAtomic} of ./files.ts): to a uniquely named
+ * temporary file in the same directory, fsync'd, then renamed over `path`; on any
+ * failure the temporary file is removed and an existing `path` is left untouched, and
+ * temporary files of `path` left by a killed writer are removed first. Throws for a model without Params, a non-string metadata value, a
  * reserved metadata key, a `p.opt` that is not an Optimizer, a disposed tensor, or a
  * name shared by two tensors.
  */
@@ -304,6 +307,17 @@ export async function saveCheckpoint(
   }
   const all = [...entries, ...momentEntries, ...optEntries];
   const values = await readAll(all.map((e) => e.t));
+  if (opts.requireFinite) {
+    entries.forEach((e, i) => {
+      const bad = values[i].findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) {
+        throw new Error(
+          `${op}: parameter "${e.name}" holds ${values[i][bad]} (element ${bad}); not saved ` +
+            "(requireFinite)",
+        );
+      }
+    });
+  }
   const tensors: SafetensorsTensor[] = all.map((e, i) => ({
     name: e.name,
     dtype: e.t.dtype === "f64" ? "F64" : "F32",
@@ -312,23 +326,6 @@ export async function saveCheckpoint(
   }));
   const bytes = encodeSafetensors(tensors, { ...user, ...meta });
   await writeAtomic(path, bytes, op);
-}
-
-/** Writes `bytes` to a temporary file next to `path`, then renames it over `path`. */
-async function writeAtomic(path: string, bytes: Uint8Array, op: string): Promise<void> {
-  const [dir, base] = dirAndBase(path);
-  const tmp = `${dir}/.${base}.${crypto.randomUUID()}.tmp`;
-  try {
-    await Deno.writeFile(tmp, bytes, { createNew: true });
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    try {
-      await Deno.remove(tmp);
-    } catch {
-      // the temporary file was never created (or is already gone)
-    }
-    throw new Error(`${op}: cannot write the checkpoint: ${(e as Error).message}`);
-  }
 }
 
 /** Interprets a checkpoint's metadata and tensor names; throws for inconsistencies. */
@@ -659,6 +656,7 @@ export async function loadCheckpoint(
                 `optimizer state "${field}" is ${t.dtype}, which does not load into a ${p.dtype} ${p.device} param`,
               );
             }
+            checkStateValues(entry.name, field, t.data);
             state[field] = tensorLike(p, t);
           }
           opt.loadState(entry.config, state, p);

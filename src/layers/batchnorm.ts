@@ -4,6 +4,7 @@
  * @module
  */
 
+import { checkOptionNames } from "../options.ts";
 import type { Param } from "../autograd/param.ts";
 import { batchnorm, type BNMoments, bnmoments, bnparams } from "../ops/batchnorm.ts";
 import { describe } from "../ops/registry.ts";
@@ -58,6 +59,9 @@ export class BatchNorm implements Layer {
 
   /** A batch-normalization layer over `channels` channels; see {@link BatchNormOptions}. */
   constructor(channels: number, opts: BatchNormOptions = {}) {
+    if (opts !== null && typeof opts === "object") {
+      checkOptionNames("BatchNorm", opts, ["momentum", "eps", "device", "dtype", "training"]);
+    }
     checkSize("BatchNorm", "channels", channels);
     const name = `BatchNorm(${channels})`;
     const eps = opts.eps ?? 1e-5;

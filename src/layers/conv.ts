@@ -4,6 +4,7 @@
  * @module
  */
 
+import { checkOptionNames } from "../options.ts";
 import type { Param } from "../autograd/param.ts";
 import { conv4, type Pair } from "../ops/conv.ts";
 import { dropout } from "../ops/dropout.ts";
@@ -104,6 +105,21 @@ export class Conv implements Layer {
 
   /** A layer of `cout` filters kh×kw over `cin` channels; see {@link ConvLayerOptions}. */
   constructor(kh: number, kw: number, cin: number, cout: number, opts: ConvLayerOptions = {}) {
+    if (opts !== null && typeof opts === "object") {
+      checkOptionNames("Conv", opts, [
+        "activation",
+        "padding",
+        "stride",
+        "dilation",
+        "mode",
+        "pdrop",
+        "init",
+        "bias",
+        "rng",
+        "device",
+        "dtype",
+      ]);
+    }
     checkSize("Conv", "kh", kh);
     checkSize("Conv", "kw", kw);
     checkSize("Conv", "cin", cin);

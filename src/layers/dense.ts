@@ -4,6 +4,7 @@
  * @module
  */
 
+import { checkOptionNames } from "../options.ts";
 import type { Param } from "../autograd/param.ts";
 import { dropout } from "../ops/dropout.ts";
 import { mat } from "../ops/indexing.ts";
@@ -75,6 +76,17 @@ export class Dense implements Layer {
 
   /** A layer mapping `input` features to `output` features; see {@link DenseOptions}. */
   constructor(input: number, output: number, opts: DenseOptions = {}) {
+    if (opts !== null && typeof opts === "object") {
+      checkOptionNames("Dense", opts, [
+        "activation",
+        "bias",
+        "pdrop",
+        "init",
+        "rng",
+        "device",
+        "dtype",
+      ]);
+    }
     checkSize("Dense", "input", input);
     checkSize("Dense", "output", output);
     const name = `Dense(${input}→${output})`;

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { checkOptionNames } from "../options.ts";
 import { dropout } from "../ops/dropout.ts";
 import type { Rng } from "../tensor/random.ts";
 import type { Tensor } from "../tensor/tensor.ts";
@@ -27,6 +28,9 @@ export class Dropout implements Layer {
 
   /** A dropout layer with drop probability `p` in [0, 1). */
   constructor(p: number, opts: DropoutLayerOptions = {}) {
+    if (opts !== null && typeof opts === "object") {
+      checkOptionNames("Dropout", opts, ["rng"]);
+    }
     checkProbability("Dropout", "p", p);
     this.p = p;
     this.#rng = opts.rng;

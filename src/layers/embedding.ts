@@ -4,6 +4,7 @@
  * @module
  */
 
+import { checkOptionNames } from "../options.ts";
 import type { Param } from "../autograd/param.ts";
 import { type Indices, take } from "../ops/indexing.ts";
 import { describe } from "../ops/registry.ts";
@@ -35,6 +36,9 @@ export class Embedding implements Layer {
 
   /** A `vocab` × `dim` table; see {@link EmbeddingOptions}. */
   constructor(vocab: number, dim: number, opts: EmbeddingOptions = {}) {
+    if (opts !== null && typeof opts === "object") {
+      checkOptionNames("Embedding", opts, ["init", "rng", "device", "dtype"]);
+    }
     checkSize("Embedding", "vocab", vocab);
     checkSize("Embedding", "dim", dim);
     this.vocab = vocab;

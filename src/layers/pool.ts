@@ -4,7 +4,8 @@
  * @module
  */
 
-import { pool, type PoolOptions } from "../ops/pool.ts";
+import { checkOptionNames } from "../options.ts";
+import { pool, POOL_OPTIONS, type PoolOptions } from "../ops/pool.ts";
 import { describe } from "../ops/registry.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { checkTensor, fmtPair, inLayer, type Layer } from "./layer.ts";
@@ -25,6 +26,7 @@ export class Pool implements Layer {
     if (opts === null || typeof opts !== "object") {
       throw new Error(`Pool: options must be an object, got ${String(opts)}`);
     }
+    checkOptionNames("Pool", opts, POOL_OPTIONS);
     this.options = Object.freeze({ ...opts });
   }
 

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { checkOptionNames } from "../options.ts";
 import { isRecording } from "../autograd/tape.ts";
 import { kernelCall } from "../cpu/call.ts";
 import { gpuRuntime } from "../gpu/runtime.ts";
@@ -124,6 +125,9 @@ const dropoutOp: OpDef<DropoutAttrs> = defineOp<DropoutAttrs>({
  */
 export function dropout(x: Tensor, p: number, opts: DropoutOptions = {}): Tensor {
   checkInputs("dropout", [x]);
+  if (opts !== null && typeof opts === "object") {
+    checkOptionNames("dropout", opts, ["rng", "seed", "drop"]);
+  }
   if (typeof p !== "number" || !(p >= 0 && p < 1)) {
     throw new Error(`dropout: p must be a probability in [0, 1), got ${p} (x ${describe(x)})`);
   }

@@ -99,7 +99,7 @@ export const UNARY_OPS: Readonly<Record<UnaryOpName, UnaryOpEntry>> = {
   square: { code: 9, f: (x: number) => x * x },
   tanh: { code: 10, f: Math.tanh },
   sigm: { code: 11, f: sigmScalar },
-  relu: { code: 12, f: (x: number) => (x > 0 ? x : 0) },
+  relu: { code: 12, f: (x: number) => (x <= 0 ? 0 : x) }, // NaN stays NaN (Julia's max(0, NaN))
   elu: { code: 13, f: (x: number) => (x > 0 ? x : Math.expm1(x)) },
   selu: { code: 14, f: (x: number) => SELU_LAMBDA * (x > 0 ? x : SELU_ALPHA * Math.expm1(x)) },
   softplus: { code: 15, f: (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x))) },

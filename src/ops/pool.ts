@@ -12,6 +12,7 @@
  */
 
 import { kernelCall } from "../cpu/call.ts";
+import { checkOptionNames } from "../options.ts";
 import { gpuRuntime, type StorageBinding } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { emptyGpu, type HostArray, hostArray, Tensor } from "../tensor/tensor.ts";
@@ -144,8 +145,9 @@ function argmaxCpu(xs: HostArray, base: number, oy: number, ox: number, g: PoolG
   for (let y = y0; y < y1; y++) {
     for (let x = x0; x < x1; x++) {
       const j = y * g.w + x;
-      if (xs[base + j] > best) {
-        best = xs[base + j];
+      const v = xs[base + j];
+      if (v > best || (v !== v && best === best)) { // the first NaN wins (Knet's NaN option)
+        best = v;
         at = j;
       }
     }
@@ -382,6 +384,9 @@ const unpoolOp = defineOp<PoolGeometry>({
   backward: (dy, _x, _y, g) => [runOp(poolOp, [dy], g)],
 });
 
+/** The option names of {@link PoolOptions}. */
+export const POOL_OPTIONS: readonly string[] = ["window", "padding", "stride", "mode", "alpha"];
+
 /**
  * Pools windows of the spatial dims of `x` [N,C,H,W] (Knet's `pool`). The result is
  * [N,C,Y1,Y2] with Yi = 1 + floor((Xi + 2·padding − window)/stride).
@@ -394,11 +399,13 @@ const unpoolOp = defineOp<PoolGeometry>({
  * Averages spread dy/count over the window. `alpha` scales the result (and its
  * gradient; Knet's cuDNN refuses alpha ≠ 1 with mode 0, we allow it).
  * Differences from Knet: 4-D inputs only (Knet also pools 5-D), `padding` must be
- * smaller than `window`, and NaNs are not treated specially (Knet's
- * `maxpoolingNanOpt` is not offered).
+ * smaller than `window`, and max pooling always propagates NaN (a window holding NaN
+ * gives NaN and its gradient goes to the first NaN: Knet's `maxpoolingNanOpt=1`, its
+ * default; the non-propagating option is not offered).
  */
 export function pool(x: Tensor, opts: PoolOptions = {}): Tensor {
   checkInputs("pool", [x]);
+  if (opts !== null && typeof opts === "object") checkOptionNames("pool", opts, POOL_OPTIONS);
   const mode = opts.mode ?? 0;
   const alpha = opts.alpha ?? 1;
   const { kh, kw, ph, pw, sh, sw } = geometry("pool", x, opts, mode, alpha);

@@ -85,7 +85,7 @@ export function reduceRowsCpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
         acc = -Infinity * sgn;
         for (let j = 0; j < r.len; j++) {
           const v = m(xs[base + j * inner], ys[base + j * inner]);
-          if (sgn * v > sgn * acc) acc = v;
+          if (sgn * v > sgn * acc || v !== v) acc = v; // NaN wins, as Julia's maximum
         }
         break;
       }
@@ -95,7 +95,8 @@ export function reduceRowsCpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
         acc = 0;
         for (let j = 0; j < r.len; j++) {
           const v = m(xs[base + j * inner], ys[base + j * inner]);
-          if (sgn * v > sgn * best) {
+          // The first NaN wins, as Julia's findmax/findmin.
+          if (sgn * v > sgn * best || (v !== v && best === best)) {
             best = v;
             acc = j;
           }
@@ -430,25 +431,26 @@ export function prod(x: Tensor, axes?: Axes, opts: ReduceOptions = {}): Tensor {
   return reduceAxes("prod", x, axes, opts, "prod");
 }
 
-/** Maximum over `axes` (all when omitted): PyTorch's `max`, Julia's `maximum`. */
+/** Maximum over `axes` (all when omitted): PyTorch's `max`, Julia's `maximum` (NaN when any element is). */
 export function max(x: Tensor, axes?: Axes, opts: ReduceOptions = {}): Tensor {
   return reduceAxes("max", x, axes, opts, "max");
 }
 
-/** Minimum over `axes` (all when omitted): PyTorch's `min`, Julia's `minimum`. */
+/** Minimum over `axes` (all when omitted): PyTorch's `min`, Julia's `minimum` (NaN when any element is). */
 export function min(x: Tensor, axes?: Axes, opts: ReduceOptions = {}): Tensor {
   return reduceAxes("min", x, axes, opts, "min");
 }
 
 /**
  * 0-based index of the maximum over `axes` (first one on ties), as f32 values; over
- * several axes it is the row-major flat index within them. Exact up to 2²⁴.
+ * several axes it is the row-major flat index within them. Exact up to 2²⁴. A NaN counts
+ * as the maximum: the index of the first NaN (Julia's `argmax`/`findmax`).
  */
 export function argmax(x: Tensor, axes?: Axes, opts: ReduceOptions = {}): Tensor {
   return reduceAxes("argmax", x, axes, opts, "argmax");
 }
 
-/** 0-based index of the minimum over `axes` (first on ties), like {@link argmax}. */
+/** 0-based index of the minimum over `axes` (first on ties; the first NaN, as Julia's `argmin`), like {@link argmax}. */
 export function argmin(x: Tensor, axes?: Axes, opts: ReduceOptions = {}): Tensor {
   return reduceAxes("argmin", x, axes, opts, "argmin");
 }

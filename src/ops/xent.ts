@@ -11,9 +11,10 @@
  * CPU twin: {@link xentCpu} / {@link xentGradCpu} (f32 and f64, computed in f64).
  *
  * Labels are validated on the CPU (an integer below C, else an Error). GPU labels are
- * not: checking them would need a host sync. There a label ≥ C, a non-integer or NaN
- * label gives NaN for that instance's loss and its whole gradient row, deterministically
- * (so the mean turns NaN and the mistake shows), and no read leaves the row.
+ * checked on the device ({@link checkLabelsGpu}, one extra dispatch, no host sync): the
+ * next readback throws the same Error. Meanwhile a label ≥ C, a non-integer or NaN
+ * label gives NaN for that instance's loss and its whole gradient row, deterministically,
+ * and no read leaves the row.
  *
  * Measured (llvmpipe, 2 cores, noisy): `nll` forward + backward inside `diff` takes 8
  * dispatches (xent, sum, count, divide; their gradients, one xent_grad) against 17 for
@@ -279,15 +280,48 @@ export function checkScoresLabels(op: string, scores: Tensor, labels: Tensor): T
   return labels.dtype === scores.dtype ? labels : labels.asType(scores.dtype);
 }
 
+/** Labels one check dispatch covers (256 threads, well below llvmpipe's loop cap). */
+const CHECK_SLICE = 256 * 16384;
+
+/**
+ * Checks GPU class labels on the device: each must be negative (skip) or an integer in
+ * [0, classes). Dispatches kernels/check.wgsl (one dispatch per 4M labels) and no host
+ * sync; the next readback throws the Error the CPU would, naming `op`, the first bad
+ * label and its instance. Does nothing for CPU labels (their ops check them directly).
+ */
+export function checkLabelsGpu(op: string, labels: Tensor, classes: number): void {
+  if (labels.device !== "gpu" || labels.size === 0) return;
+  const rt = gpuRuntime();
+  const { record, code } = rt.armCheck(
+    `labels ${op} ${classes}`,
+    (i, v) =>
+      `${op}: label ${v} of instance ${i} is not a class index: expected an integer in ` +
+      `[0, ${classes - 1}] (or a negative label to skip the instance) (checked on the GPU, ` +
+      "reported at the next readback)",
+  );
+  for (let b = 0; b < labels.size; b += CHECK_SLICE) {
+    rt.dispatch({
+      kernel: "check",
+      entryPoint: "labels",
+      uniforms: new UniformWriter().u32(b).u32(Math.min(labels.size, b + CHECK_SLICE))
+        .u32(classes).u32(code).build(),
+      buffers: [labels.binding(op), record],
+      workgroups: [1],
+    });
+  }
+}
+
 /**
  * Per-instance softmax cross-entropy `logsumexp(scores[i, :]) − scores[i, labels[i]]`
  * ([N]; 0 where `labels[i] < 0`), differentiable in `scores`. `scores` is [N, C],
  * `labels` [N] of 0-based class indices as floats on the same device (f32 labels are
  * accepted with f64 CPU scores). CPU labels must be integers below C (else an Error);
- * GPU labels are not checked (a bad one gives NaN for its instance, see the module doc).
+ * GPU labels are checked on the device and a bad one throws at the next readback (and
+ * gives NaN for its instance meanwhile, see the module doc).
  */
 export function xent(scores: Tensor, labels: Tensor): Tensor {
   const l = checkScoresLabels("xent", scores, labels);
+  checkLabelsGpu("xent", l, scores.shape[1]);
   try {
     return runOp(xentOp, [scores, l], { rows: scores.shape[0], len: scores.shape[1] });
   } finally {

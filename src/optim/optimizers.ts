@@ -325,6 +325,15 @@ export type AdamOptions = Pick<OptimizerOptions, "lr" | "beta1" | "beta2" | "eps
 type OptionName = keyof OptimizerOptions;
 
 /** Valid range of each option (checked on construction, load and every update). */
+/** f32's smallest normal and largest finite values: GPU kernels compute in f32. */
+const F32_MIN_NORMAL = 2 ** -126;
+const F32_MAX = 3.4028234663852886e38;
+const f32Positive = (v: number) => v >= F32_MIN_NORMAL && v <= F32_MAX;
+const F32_RANGE = "normal range [1.1754944e-38, 3.4028235e38]";
+
+/** The options a GPU kernel takes as an f32 (0, for gclip, turns clipping off). */
+const F32_OPTIONS: readonly string[] = ["lr", "gclip", "eps"];
+
 const RANGES: Record<OptionName, { ok: (v: number) => boolean; says: string }> = {
   lr: { ok: (v) => v > 0, says: "> 0" },
   gclip: { ok: (v) => v >= 0, says: "≥ 0 (0 turns clipping off)" },
@@ -338,6 +347,12 @@ const RANGES: Record<OptionName, { ok: (v: number) => boolean; says: string }> =
 function checkValue(where: string, key: string, v: unknown, range: (typeof RANGES)[OptionName]) {
   if (typeof v !== "number" || !Number.isFinite(v) || !range.ok(v)) {
     throw new Error(`${where}: ${key} must be a finite number ${range.says}, got ${String(v)}`);
+  }
+  if (F32_OPTIONS.includes(key) && v !== 0 && !f32Positive(v)) {
+    throw new Error(
+      `${where}: ${key} = ${v} is outside f32's ${F32_RANGE} (the kernels compute in f32: ` +
+        "it would underflow to 0 or overflow to Inf)",
+    );
   }
 }
 
@@ -446,6 +461,36 @@ const RULES: Record<string, Rule> = {
     }),
   },
 };
+
+/**
+ * The state tensors that accumulate squares, so every value is ≥ 0 (a negative one, or
+ * NaN, would make the update's square root NaN).
+ */
+const NONNEGATIVE_STATE: Readonly<Record<string, readonly string[]>> = {
+  Adagrad: ["G"],
+  Rmsprop: ["G"],
+  Adadelta: ["G", "delta"],
+  Adam: ["scndm"],
+};
+
+/**
+ * Checks the values of state tensor `field` of optimizer `name` (e.g. Adam's second
+ * moment `scndm` must be ≥ 0 everywhere); throws an Error naming the field, the first
+ * bad element and its value. Other fields are not checked.
+ */
+export function checkStateValues(name: string, field: string, values: ArrayLike<number>): void {
+  const algo = name.split(".")[0];
+  if (!(NONNEGATIVE_STATE[algo] ?? []).includes(field)) return;
+  for (let i = 0; i < values.length; i++) {
+    if (!(values[i] >= 0)) {
+      throw new Error(
+        `${name}: state '${field}' must be ≥ 0 (it accumulates squares), got ${
+          values[i]
+        } at element ${i}`,
+      );
+    }
+  }
+}
 
 /** The optimizer's fields as a record (hyperparameters and `t`). */
 const fields = (o: OptimizerBase) => o as unknown as Record<string, number>;
@@ -627,6 +672,8 @@ export abstract class OptimizerBase implements Optimizer {
             "read it with `await t.cpu()` first",
         );
       }
+      // GPU state is not read back here (loadCheckpoint checks the file's values).
+      if (t.device === "cpu") checkStateValues(where, n, t.host(where));
     }
     // Everything checked: copy and commit.
     const copies = given.length > 0 ? rule.state.map((n) => keep(copyTo(tensors[n], like))) : null;

@@ -37,6 +37,7 @@ import {
   selectInto,
   type SolverOptions,
   type SolverState,
+  startReason,
 } from "./stats.ts";
 
 /** Options of {@link adam} (Knet's Adam defaults). */
@@ -70,7 +71,7 @@ export async function adam(
   const who = "adam";
   const syncs0 = counters().hostSyncs;
   const t0 = performance.now();
-  const { o, x } = resolveOptions(who, nlp, opts);
+  const { o, x } = resolveOptions(who, nlp, opts, ["lr", "beta1", "beta2", "eps"]);
   let opt: Adam;
   try {
     opt = new Adam({
@@ -143,7 +144,7 @@ export async function adam(
         const r: CheckResult = { f: fv, gnorm: gv, iter: it, status: "unknown" };
         if (bad) {
           r.status = "exception";
-          r.reason = "x0, f(x0) or ∇f(x0) holds NaN or Inf";
+          r.reason = startReason(fv, gv);
         } else if (op) r.status = "first_order";
         else if (unb) r.status = "unbounded";
         else if (nan || Number.isNaN(fv) || Number.isNaN(gv)) {

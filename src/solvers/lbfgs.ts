@@ -22,6 +22,10 @@
  * - Every trial evaluates f and ∇f together (`objgrad`), so `neval_grad` = `neval_obj`.
  * - When bk_max backtracks still end at a NaN or infinite f, the step is not taken:
  *   status exception ("line search found no finite point"); JSO would take it.
+ * - When a line search ends at the growth cap (t grew bW_max times) with the Wolfe test
+ *   still failing, the next one starts from that t instead of 1, so the step keeps
+ *   growing where f does not curve up (JSO restarts at 1 and, on f = −Σx, creeps
+ *   towards fmin forever; here it reaches fmin and reports unbounded).
  * - `maxIter` counts iterations (line searches) on the device; `checkEvery` counts
  *   steps (evaluations); the callback runs at a check once `callbackEvery` iterations
  *   have completed since its last call.
@@ -65,6 +69,7 @@ import {
   selectInto,
   type SolverOptions,
   type SolverState,
+  startReason,
 } from "./stats.ts";
 
 /** Options of {@link lbfgs} (JSO's defaults). */
@@ -104,7 +109,7 @@ export async function lbfgs(
   const who = "lbfgs";
   const syncs0 = counters().hostSyncs;
   const t0 = performance.now();
-  const { o, x } = resolveOptions(who, nlp, opts);
+  const { o, x } = resolveOptions(who, nlp, opts, ["mem", "tau0", "tau1", "bkMax", "bWMax"]);
   let tau0: number, tau1: number, bkMax: number, bWMax: number, mem: number;
   try {
     tau0 = opts.tau0 ?? Math.max(1e-4, Math.sqrt(o.eps));
@@ -199,6 +204,9 @@ export async function lbfgs(
           const finite = eq(mul(ft, 0), 0);
           const acc = mul(take, finite);
           const lsFail = mul(take, sub(1, finite));
+          // Accepted at the growth cap with the Wolfe test still failing (f as steep at
+          // x + td as at x): the next line search starts from this t, not from 1.
+          const capped = mul(mul(acc, ge(nbW, bWMax)), lt(st, mul(slope, tau1)));
           // Step-length state for the next trial (kept as is once frozen).
           const tNext = mul(t, add(add(mul(inc, 4), mul(back, -0.6)), 1));
           const upd = (dst: Tensor, v: Tensor) => assign(dst, add(dst, mul(active, sub(v, dst))));
@@ -218,6 +226,7 @@ export async function lbfgs(
           selectInto(acc, gt, g, g);
           assign(gn, nrm2(g).reshape(1));
           newDirection(acc);
+          assign(t, add(t, mul(capped, sub(tNext, t))));
           assign(iterDev, add(iterDev, acc));
           const opt = mul(acc, le(gn, epsT));
           const unb = mul(mul(acc, lt(f, fmin)), sub(1, opt));
@@ -252,7 +261,7 @@ export async function lbfgs(
         r.specific = { t: tv };
         if (bad) {
           r.status = "exception";
-          r.reason = "x0, f(x0) or ∇f(x0) holds NaN or Inf";
+          r.reason = startReason(fv, gv);
         } else if (opt) r.status = "first_order";
         else if (unb) r.status = "unbounded";
         else if (desc) r.status = "not_desc";

@@ -59,6 +59,7 @@ import {
   selectInto,
   type SolverOptions,
   type SolverState,
+  startReason,
 } from "./stats.ts";
 
 /** Options of {@link R2} (JSO's defaults). */
@@ -105,7 +106,7 @@ export async function R2(nlp: SmoothNLP, opts: R2Options = {}): Promise<Executio
   const who = "R2";
   const syncs0 = counters().hostSyncs;
   const t0 = performance.now();
-  const { o, x } = resolveOptions(who, nlp, opts);
+  const { o, x } = resolveOptions(who, nlp, opts, ["eta1", "eta2", "gamma1", "gamma2", "alphaMax"]);
   let eta1: number, eta2: number, gamma1: number, gamma2: number, alphaMax: number;
   try {
     eta1 = inOpen(who, "eta1", opts.eta1 ?? o.eps ** 0.25, 0, 1);
@@ -198,7 +199,7 @@ export async function R2(nlp: SmoothNLP, opts: R2Options = {}): Promise<Executio
         };
         if (bad) {
           r.status = "exception";
-          r.reason = "x0, f(x0) or ∇f(x0) holds NaN or Inf";
+          r.reason = startReason(fv, gv);
         } else if (opt) r.status = "first_order";
         else if (unb) r.status = "unbounded";
         else if (small) r.status = "small_step";

@@ -23,6 +23,7 @@ import { mul } from "../ops/math.ts";
 import { sum } from "../ops/reduce.ts";
 import { concat } from "../ops/shape.ts";
 import { copyInto } from "../ops/vector.ts";
+import { checkOptionNames } from "../options.ts";
 import { zeros } from "../tensor/create.ts";
 import { tidy } from "../tensor/scope.ts";
 import { type DType, readAll, Tensor } from "../tensor/tensor.ts";
@@ -91,9 +92,15 @@ export class ExecutionStats {
   /** Solver-specific values (e.g. R2's σ, `hostSyncsPerIter`, `reason` for exceptions). */
   solverSpecific: SolverSpecific = {};
 
-  /** The description of {@link status} (SolverCore's `getStatus`). */
+  /**
+   * The description of {@link status} (SolverCore's `getStatus`), followed by
+   * `solverSpecific.reason` when the solver gave one (e.g. "unhandled exception: NaN at
+   * x0: f(x0) = NaN, ‖∇f(x0)‖ = NaN").
+   */
   get message(): string {
-    return STATUSES[this.status] ?? `invalid status '${String(this.status)}'`;
+    const m = STATUSES[this.status] ?? `invalid status '${String(this.status)}'`;
+    const why = this.solverSpecific.reason;
+    return why === undefined ? m : `${m}: ${why}`;
   }
 
   /** A one-line summary. */
@@ -202,8 +209,24 @@ function posOpt(who: string, name: string, v: number | undefined, def: number) {
   return x;
 }
 
+/** The option names of {@link SolverOptions}. */
+const COMMON_OPTIONS = [
+  "x0",
+  "atol",
+  "rtol",
+  "maxEval",
+  "maxIter",
+  "maxTime",
+  "callback",
+  "callbackEvery",
+  "onStep",
+  "checkEvery",
+  "verbose",
+];
+
 /**
- * Validates the problem and the common options, and returns the options with their
+ * Validates the problem and the options (`own`: the solver's option names beside the
+ * common ones; any other name is an Error), and returns the common options with their
  * defaults plus a copy of the starting point (owned by the solver). Throws an Error
  * naming the solver when x0 has the wrong length, dtype or device.
  */
@@ -211,7 +234,12 @@ export function resolveOptions(
   who: string,
   nlp: SmoothNLP,
   opts: SolverOptions,
+  own: readonly string[] = [],
 ): { o: ResolvedOptions; x: Tensor } {
+  if (opts === null || typeof opts !== "object") {
+    throw new Error(`${who}: options must be an object, got ${String(opts)}`);
+  }
+  checkOptionNames(who, opts, [...COMMON_OPTIONS, ...own]);
   if (!nlp || typeof nlp !== "object" || !nlp.meta || !(nlp.meta.x0 instanceof Tensor)) {
     throw new Error(`${who}: expected a SmoothNLP (with meta.x0), got ${String(nlp)}`);
   }
@@ -275,6 +303,19 @@ export function limitStatus(
 export async function readScalars(ts: readonly Tensor[]): Promise<number[]> {
   const arrs = await readAll(ts);
   return arrs.map((a) => a[0]);
+}
+
+/**
+ * The exception reason when x0, f(x0) or ∇f(x0) holds NaN or Inf (read at iteration 0),
+ * naming which value is not finite: "NaN at x0: f(x0) = NaN, ‖∇f(x0)‖ = NaN (...)".
+ */
+export function startReason(f: number, gnorm: number): string {
+  const what = Number.isNaN(f) || Number.isNaN(gnorm)
+    ? "NaN"
+    : Number.isFinite(f) && Number.isFinite(gnorm)
+    ? "NaN or Inf in x0"
+    : "Inf";
+  return `${what} at x0: f(x0) = ${f}, ‖∇f(x0)‖ = ${gnorm} (x0, f(x0) or ∇f(x0) holds NaN or Inf)`;
 }
 
 /**

@@ -42,7 +42,11 @@
  *   (evaluations); the callback runs at a check once `callbackEvery` iterations have
  *   completed since its last call.
  *
- * Statuses: first_order, neg_pred (pred ≥ 0), not_desc (a backtrack along an ascent
+ * - Unbounded: f below min(−1, f(x0))/eps ends the run as in R2, lbfgs and adam.
+ *   (On f = −Σx the L-SR1 model never learns the zero curvature, y = 0 pairs are
+ *   skipped, so Δ stops growing and trunk creeps as JSO's does: max_time.)
+ *
+ * Statuses: first_order, unbounded, neg_pred (pred ≥ 0), not_desc (a backtrack along an ascent
  * direction), exception (NaN/Inf in x0, f(x0), ∇f(x0), or at an accepted iterate),
  * max_iter, max_eval, max_time, user.
  *
@@ -83,6 +87,7 @@ import {
   selectInto,
   type SolverOptions,
   type SolverState,
+  startReason,
 } from "./stats.ts";
 
 /** Options of {@link trunk} (JSO's defaults). */
@@ -119,7 +124,7 @@ export async function trunk(nlp: SmoothNLP, opts: TrunkOptions = {}): Promise<Ex
   const who = "trunk-lsr1";
   const syncs0 = counters().hostSyncs;
   const t0 = performance.now();
-  const { o, x } = resolveOptions(who, nlp, opts);
+  const { o, x } = resolveOptions(who, nlp, opts, ["mem", "bkMax", "cgItmax"]);
   const n = nlp.meta.nvar;
   const mem = opts.mem ?? 5;
   const bkMax = opts.bkMax ?? 10;
@@ -146,10 +151,13 @@ export async function trunk(nlp: SmoothNLP, opts: TrunkOptions = {}): Promise<Ex
     sc,
   );
   const [iterDev, done, gam, tolCG, cgRun, cgIt, cgHits, bkLast] = Array.from({ length: 8 }, sc);
-  const [optF, negPredF, notDescF, badF, excF, maxitF] = Array.from({ length: 6 }, sc);
+  const [optF, negPredF, notDescF, badF, excF, maxitF, unbF, fmin] = Array.from(
+    { length: 8 },
+    sc,
+  );
   const owned = [x, g, gt, xt, s, sa, r, p, ap, hs, y, f, gn, radius, cgtol, epsT, phase];
   owned.push(alpha, bk, slope, curv, sNorm, iterDev, done, gam, tolCG, cgRun, cgIt, cgHits);
-  owned.push(bkLast, optF, negPredF, notDescF, badF, excF, maxitF);
+  owned.push(bkLast, optF, negPredF, notDescF, badF, excF, maxitF, unbF, fmin);
   const eps = o.eps;
   const beta = eps ** 0.25;
   const maxRadius = 1 / Math.sqrt(eps);
@@ -195,6 +203,7 @@ export async function trunk(nlp: SmoothNLP, opts: TrunkOptions = {}): Promise<Ex
       assign(epsT, add(mul(gn, o.rtol), o.atol));
       assign(radius, minimum(maximum(div(gn, 10), 1), 100));
       assign(cgtol, full([1], 1, like));
+      assign(fmin, mul(minimum(f, -1), 1 / o.eps));
       const bad = add(add(nonFiniteProbe(x), mul(gn, 0)), mul(f, 0));
       assign(badF, ne(bad, 0));
       assign(optF, mul(le(gn, epsT), sub(1, badF)));
@@ -291,12 +300,18 @@ export async function trunk(nlp: SmoothNLP, opts: TrunkOptions = {}): Promise<Ex
           const exc = mul(acc, ne(add(mul(f, 0), mul(gn, 0)), 0)); // NaN/Inf f or ‖∇f‖
           const maxit = o.maxIter >= 0 ? mul(fin, greater(iterDev, o.maxIter)) : mul(fin, 0);
           const negp = add(neg0, neg1);
+          // Unbounded: f below fmin = min(−1, f(x0))/eps, as R2, lbfgs and adam test it.
+          const unb = mul(mul(acc, sub(1, opt)), lt(f, fmin));
+          assign(unbF, maximum(unbF, unb));
           assign(optF, maximum(optF, opt));
           assign(negPredF, maximum(negPredF, negp));
           assign(notDescF, maximum(notDescF, notDesc));
           assign(excF, maximum(excF, exc));
           assign(maxitF, maximum(maxitF, maxit));
-          const stop = maximum(maximum(maximum(opt, negp), maximum(notDesc, exc)), maxit);
+          const stop = maximum(
+            maximum(maximum(opt, negp), maximum(notDesc, exc)),
+            maximum(maxit, unb),
+          );
           assign(done, maximum(done, stop));
         });
       },
@@ -322,15 +337,17 @@ export async function trunk(nlp: SmoothNLP, opts: TrunkOptions = {}): Promise<Ex
         cgIt,
         cgHits,
         bkLast,
+        unbF,
       ],
       decode(v: number[]): CheckResult {
-        const [fv, gv, it, opt, negp, nd, bad, exc, maxit, rad, cgi, hits, bks] = v;
+        const [fv, gv, it, opt, negp, nd, bad, exc, maxit, rad, cgi, hits, bks, unb] = v;
         const r: CheckResult = { f: fv, gnorm: gv, iter: it, status: "unknown" };
         r.specific = { radius: rad, cgIters: cgi, cgCapHits: hits, backtracks: bks };
         if (bad) {
           r.status = "exception";
-          r.reason = "x0, f(x0) or ∇f(x0) holds NaN or Inf";
+          r.reason = startReason(fv, gv);
         } else if (opt) r.status = "first_order";
+        else if (unb) r.status = "unbounded";
         else if (negp) r.status = "neg_pred";
         else if (nd) r.status = "not_desc";
         else if (exc) {

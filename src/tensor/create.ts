@@ -75,7 +75,7 @@ function filled(
 ): Tensor {
   const s = shapeArg(op, shape);
   const dtype = checkDtype(op, opts.dtype);
-  const values = hostArray(dtype, shapeSize(s));
+  const values = hostArray(dtype, shapeSize(s), op);
   values.fill(value);
   return place(op, s, values, { ...opts, dtype });
 }
@@ -193,7 +193,7 @@ export function rand(shape: number | readonly number[], opts: RandomOptions = {}
   const s = shapeArg("rand", shape);
   const dtype = checkDtype("rand", opts.dtype);
   const rng = opts.rng ?? globalRng;
-  const values = hostArray(dtype, shapeSize(s));
+  const values = hostArray(dtype, shapeSize(s), "rand");
   for (let i = 0; i < values.length; i++) values[i] = rng.uniform();
   return place("rand", s, values, { ...opts, dtype });
 }
@@ -203,7 +203,7 @@ export function randn(shape: number | readonly number[], opts: RandomOptions = {
   const s = shapeArg("randn", shape);
   const dtype = checkDtype("randn", opts.dtype);
   const rng = opts.rng ?? globalRng;
-  const values = hostArray(dtype, shapeSize(s));
+  const values = hostArray(dtype, shapeSize(s), "randn");
   for (let i = 0; i < values.length; i++) values[i] = rng.normal();
   return place("randn", s, values, { ...opts, dtype });
 }

@@ -15,8 +15,16 @@ export class Rng {
     this.seed(seed);
   }
 
-  /** Re-seeds the generator. */
+  /**
+   * Re-seeds the generator. The seed must be an integer in [0, 2³² − 1] (what the
+   * generator holds; a larger one would wrap onto another seed), else an Error.
+   */
   seed(seed: number): void {
+    if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
+      throw new Error(
+        `seed: expected an integer in [0, ${MAX_SEED}] (the generator holds 32 bits), got ${seed}`,
+      );
+    }
     let x = seed >>> 0;
     for (let i = 0; i < 4; i++) {
       // splitmix32
@@ -96,6 +104,9 @@ export class Rng {
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
+
+/** The largest seed {@link Rng.seed} takes (2³² − 1). */
+export const MAX_SEED = 2 ** 32 - 1;
 
 /** The global generator used when no `rng` is given. */
 export const globalRng: Rng = new Rng(0);

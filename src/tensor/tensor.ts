@@ -146,9 +146,21 @@ export function checkShape(op: string, shape: readonly number[]): void {
   }
 }
 
-/** Allocates a host array of a dtype. */
-export function hostArray(dtype: DType, n: number): HostArray {
-  return dtype === "f64" ? new Float64Array(n) : new Float32Array(n);
+/**
+ * Allocates a host array of a dtype; an allocation the JS engine refuses (too many
+ * elements) throws an Error naming `op`, the element count and the size.
+ */
+export function hostArray(dtype: DType, n: number, op = "tensor"): HostArray {
+  try {
+    return dtype === "f64" ? new Float64Array(n) : new Float32Array(n);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    const bytes = n * (dtype === "f64" ? 8 : 4);
+    throw new Error(
+      `${op}: cannot allocate ${n} ${dtype} elements (${(bytes / 2 ** 30).toFixed(1)} GiB) ` +
+        `in host memory: ${e.message}`,
+    );
+  }
 }
 
 /** An n-dimensional array on the CPU or the GPU. */
