@@ -253,11 +253,11 @@ Deno.test("cpu backend: a kernel failing in a worker is an Error naming the op; 
   const code = `
     import { initCpu } from "${new URL("../src/cpu/runtime.ts", import.meta.url).href}";
     const rt = await initCpu();
-    // 16 elements ending 32 bytes past the memory's end: thread 0 (the first 8) is in
-    // bounds, worker 1 (the last 8) traps
+    // sum_runs splits its 16 elements statically: thread 0 takes the first 8 (in bounds),
+    // worker 1 the last 8, which end 32 bytes past the memory's end and trap
     const at = rt.memory.buffer.byteLength - 32;
     try {
-      rt.run("myop", "unary", [12, at, at, 16], true);
+      rt.run("myop", "sum_runs", [16, 1, at, at, 0], true);
       console.log("no error");
     } catch (e) {
       console.log(String(e));
@@ -276,7 +276,7 @@ Deno.test("cpu backend: a kernel failing in a worker is an Error naming the op; 
   }).output();
   const out = new TextDecoder().decode(p.stdout);
   assert.equal(p.code, 0, new TextDecoder().decode(p.stderr));
-  assert.match(out, /Error: myop: CPU kernel unary failed in worker 1: .*out of bounds/);
+  assert.match(out, /Error: myop: CPU kernel sum_runs failed in worker 1: .*out of bounds/);
   assert.match(out, /still works/);
 });
 

@@ -1,8 +1,8 @@
 /*
  * conv4 / deconv4 for the CPU backend (Knet's semantics, see src/ops/conv.ts): per image
  * and group, the input window matrix ("cols", [Cg*kH*kW, Ho*Wo]) is built in per-thread
- * scratch and multiplied with the filters by gemm_core. Threads take whole images; the
- * filter gradient sums images in fixed chunks (see gemm_batched), so every result is the
+ * scratch and multiplied with the filters by gemm_core. Threads take whole images as they
+ * come free; the filter gradient sums images in fixed chunks (see gemm_batched), so every result is the
  * same whatever the thread count.
  */
 #include "denet.h"
@@ -109,9 +109,8 @@ void conv_fwd(const int *p, f32 alpha, const f32 *w, const f32 *x, f32 *y, f32 *
   Geom g = k.g;
   int Cg = k.Cg, Og = k.Og, K = k.K, P = k.P;
   f32 *c = k.cols, *wk = k.work;
-  int lo, hi;
-  share(g.N, tid, nt, &lo, &hi);
-  for (int n = lo; n < hi; n++) {
+  int n, n1;
+  while (grab(g.N, 1, &n, &n1)) {
     for (int gi = 0; gi < g.G; gi++) {
       im2col(&g, x + ((long)n * g.C + gi * Cg) * g.H * g.W, Cg, c);
       gemm_core(Og, P, K, w + (long)gi * Og * K, K, 1, c, P, 1,
@@ -128,9 +127,8 @@ void conv_dx(const int *p, f32 alpha, const f32 *w, const f32 *dy, f32 *dx, f32 
   Geom g = k.g;
   int Cg = k.Cg, Og = k.Og, K = k.K, P = k.P;
   f32 *c = k.cols, *wk = k.work;
-  int lo, hi;
-  share(g.N, tid, nt, &lo, &hi);
-  for (int n = lo; n < hi; n++) {
+  int n, n1;
+  while (grab(g.N, 1, &n, &n1)) {
     f32 *xn = dx + (long)n * g.C * g.H * g.W;
     for (long i = 0; i < (long)g.C * g.H * g.W; i++) xn[i] = 0.0f;
     for (int gi = 0; gi < g.G; gi++) {
@@ -153,9 +151,8 @@ void conv_dw(const int *p, f32 alpha, const f32 *x, const f32 *dy, f32 *runs, in
   Geom g = k.g;
   int Cg = k.Cg, Og = k.Og, K = k.K, P = k.P;
   f32 *c = k.cols, *wk = k.work;
-  int clo, chi;
-  share(chunks, tid, nt, &clo, &chi);
-  for (int r = clo; r < chi; r++) {
+  int r, r1;
+  while (grab(chunks, 1, &r, &r1)) {
     int lo, hi;
     share(g.N, r, chunks, &lo, &hi);
     f32 *out = runs + (long)r * g.O * K;

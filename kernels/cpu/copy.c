@@ -3,7 +3,8 @@
 
 /*
  * dst[yOff + sum t*ys] = src[xOff + sum t*xs] for every index t of shape (rank dims,
- * strides in elements, possibly negative). Threads take runs of the last dimension.
+ * strides in elements, possibly negative). Threads take runs of the last dimension as
+ * they come free.
  */
 EXPORT(strided_copy)
 void strided_copy(int n, int rank, const int *shape, const f32 *src, int xOff, const int *xs,
@@ -11,18 +12,19 @@ void strided_copy(int n, int rank, const int *shape, const f32 *src, int xOff, c
   int len = rank > 0 ? shape[rank - 1] : 1;
   if (len == 0 || n == 0) return;
   int runs = n / len;
-  int lo, hi;
-  share(runs, tid, nt, &lo, &hi);
   int lx = rank > 0 ? xs[rank - 1] : 0, ly = rank > 0 ? ys[rank - 1] : 0;
-  for (int r = lo; r < hi; r++) {
-    long ox = xOff, oy = yOff;
-    run_offsets(r, rank, shape, xs, ys, &ox, &oy);
-    const f32 *s = src + ox;
-    f32 *t = dst + oy;
-    if (lx == 1 && ly == 1) {
-      for (int i = 0; i < len; i++) t[i] = s[i];
-    } else {
-      for (int i = 0; i < len; i++) t[(long)i * ly] = s[(long)i * lx];
+  int lo, hi;
+  while (grab(runs, imax(1, 16384 / len), &lo, &hi)) {
+    for (int r = lo; r < hi; r++) {
+      long ox = xOff, oy = yOff;
+      run_offsets(r, rank, shape, xs, ys, &ox, &oy);
+      const f32 *s = src + ox;
+      f32 *t = dst + oy;
+      if (lx == 1 && ly == 1) {
+        for (int i = 0; i < len; i++) t[i] = s[i];
+      } else {
+        for (int i = 0; i < len; i++) t[(long)i * ly] = s[(long)i * lx];
+      }
     }
   }
 }

@@ -47,6 +47,22 @@ INLINE void run_offsets(int r, int rank, const int *shape, const int *sa, const 
   }
 }
 
+/*
+ * The job's shared work counter (misc.c): the runtime zeroes it before every kernel call,
+ * and the threads of a call take chunks from it until the work runs out, so a thread that
+ * the OS deschedules does not hold up a share of its own. A kernel uses it for one loop.
+ */
+extern volatile int denet_job_counter;
+
+/* Takes the next chunk [*lo, *hi) of n items, `step` at a time; 0 when none is left. */
+INLINE int grab(int n, int step, int *lo, int *hi) {
+  int s = __atomic_fetch_add(&denet_job_counter, step, __ATOMIC_RELAXED);
+  if (s >= n) return 0;
+  *lo = s;
+  *hi = s + step < n ? s + step : n;
+  return 1;
+}
+
 INLINE int imin(int a, int b) { return a < b ? a : b; }
 INLINE int imax(int a, int b) { return a > b ? a : b; }
 

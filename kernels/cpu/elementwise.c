@@ -39,10 +39,10 @@ INLINE f32 unary_f(int code, f32 x) {
   return F_NAN;
 }
 
-EXPORT(unary)
-void unary(int code, const f32 *x, f32 *y, int n, int tid, int nt) {
-  int lo, hi;
-  share(n, tid, nt, &lo, &hi);
+/* Elements a thread takes at a time (grab). */
+#define CHUNK 16384
+
+static void unary_range(int code, const f32 *x, f32 *y, int lo, int hi) {
   if (code == 12) { /* relu: the hot one, in SIMD; NaN stays NaN (x != x keeps x) */
     int i = lo;
     f32x4 z = wasm_f32x4_splat(0.0f);
@@ -55,6 +55,12 @@ void unary(int code, const f32 *x, f32 *y, int n, int tid, int nt) {
     return;
   }
   for (int i = lo; i < hi; i++) y[i] = unary_f(code, x[i]);
+}
+
+EXPORT(unary)
+void unary(int code, const f32 *x, f32 *y, int n, int tid, int nt) {
+  int lo, hi;
+  while (grab(n, CHUNK, &lo, &hi)) unary_range(code, x, y, lo, hi);
 }
 
 INLINE f32 unary_grad_f(int code, f32 dy, f32 x, f32 y) {
@@ -78,11 +84,8 @@ INLINE f32 unary_grad_f(int code, f32 dy, f32 x, f32 y) {
   return F_NAN;
 }
 
-EXPORT(unary_grad)
-void unary_grad(int code, const f32 *dy, const f32 *x, const f32 *y, f32 *dx, int n, int tid,
-                int nt) {
-  int lo, hi;
-  share(n, tid, nt, &lo, &hi);
+static void unary_grad_range(int code, const f32 *dy, const f32 *x, const f32 *y, f32 *dx,
+                             int lo, int hi) {
   if (code == 12) {
     int i = lo;
     f32x4 z = wasm_f32x4_splat(0.0f);
@@ -96,6 +99,13 @@ void unary_grad(int code, const f32 *dy, const f32 *x, const f32 *y, f32 *dx, in
     return;
   }
   for (int i = lo; i < hi; i++) dx[i] = unary_grad_f(code, dy[i], x[i], y[i]);
+}
+
+EXPORT(unary_grad)
+void unary_grad(int code, const f32 *dy, const f32 *x, const f32 *y, f32 *dx, int n, int tid,
+                int nt) {
+  int lo, hi;
+  while (grab(n, CHUNK, &lo, &hi)) unary_grad_range(code, dy, x, y, dx, lo, hi);
 }
 
 INLINE f32 binary_f(int code, f32 a, f32 b) {
@@ -144,27 +154,28 @@ INLINE void binary_run(int code, const f32 *a, int sa, const f32 *b, int sb, f32
  * y = a (op) b over `shape` (rank dims, row-major) with element strides sa, sb of a and b
  * (0 along broadcast dims). mode 2: b is the scalar s; mode 3: a is the scalar s (then
  * sa/sb/shape describe the tensor operand as one contiguous run of n). Threads take runs
- * of the last dimension.
+ * of the last dimension (chunks of elements in scalar modes) as they come free.
  */
 EXPORT(binary)
 void binary(int code, int mode, int n, int rank, const int *shape, const int *sa, const int *sb,
             const f32 *a, const f32 *b, f32 *y, f32 s, int tid, int nt) {
+  int lo, hi;
   if (mode >= 2) {
-    int lo, hi;
-    share(n, tid, nt, &lo, &hi);
-    if (mode == 2) binary_run(code, a + lo, 1, &s, 0, y + lo, hi - lo);
-    else binary_run(code, &s, 0, b + lo, 1, y + lo, hi - lo);
+    while (grab(n, CHUNK, &lo, &hi)) {
+      if (mode == 2) binary_run(code, a + lo, 1, &s, 0, y + lo, hi - lo);
+      else binary_run(code, &s, 0, b + lo, 1, y + lo, hi - lo);
+    }
     return;
   }
   int len = rank > 0 ? shape[rank - 1] : 1;
   if (len == 0) return;
   int runs = n / len;
-  int lo, hi;
-  share(runs, tid, nt, &lo, &hi);
   int la = rank > 0 ? sa[rank - 1] : 0, lb = rank > 0 ? sb[rank - 1] : 0;
-  for (int r = lo; r < hi; r++) {
-    long oa = 0, ob = 0;
-    run_offsets(r, rank, shape, sa, sb, &oa, &ob);
-    binary_run(code, a + oa, la, b + ob, lb, y + (long)r * len, len);
+  while (grab(runs, imax(1, CHUNK / len), &lo, &hi)) {
+    for (int r = lo; r < hi; r++) {
+      long oa = 0, ob = 0;
+      run_offsets(r, rank, shape, sa, sb, &oa, &ob);
+      binary_run(code, a + oa, la, b + ob, lb, y + (long)r * len, len);
+    }
   }
 }

@@ -173,9 +173,9 @@ INLINE void strides(int trans, int rows, int cols, int *rs, int *cs) {
 
 /*
  * One GEMM over threads: C[M,N] (ldc = N) = alpha*op(A)*op(B) + beta*C, where A is stored
- * [M,K] ([K,M] when transA) and B [K,N] ([N,K] when transB). Thread tid takes a block of
- * rows of C (of columns when C has fewer rows than columns); every element is computed
- * the same way whatever the split.
+ * [M,K] ([K,M] when transA) and B [K,N] ([N,K] when transB). Threads take blocks of
+ * rows of C (of columns when C has fewer rows than columns) as they come free; every
+ * element is computed the same way whatever the split.
  */
 EXPORT(gemm)
 void gemm(int M, int N, int K, const f32 *A, int transA, const f32 *B, int transB, f32 *C,
@@ -186,19 +186,11 @@ void gemm(int M, int N, int K, const f32 *A, int transA, const f32 *B, int trans
   f32 *w = work + (long)tid * WORK_FLOATS;
   int lo, hi;
   if (M >= N) {
-    int blocks = (M + MR - 1) / MR;
-    share(blocks, tid, nt, &lo, &hi);
-    lo *= MR;
-    hi = imin(hi * MR, M);
-    if (lo < hi)
+    while (grab(M, 4 * MR, &lo, &hi))
       gemm_core(hi - lo, N, K, A + (long)lo * rsA, rsA, csA, B, rsB, csB, C + (long)lo * N, N,
                 alpha, beta, w);
   } else {
-    int blocks = (N + NR - 1) / NR;
-    share(blocks, tid, nt, &lo, &hi);
-    lo *= NR;
-    hi = imin(hi * NR, N);
-    if (lo < hi)
+    while (grab(N, 4 * NR, &lo, &hi))
       gemm_core(M, hi - lo, K, A, rsA, csA, B + (long)lo * csB, rsB, csB, C + lo, N, alpha, beta,
                 w);
   }
@@ -206,8 +198,9 @@ void gemm(int M, int N, int K, const f32 *A, int transA, const f32 *B, int trans
 
 /*
  * `batch` GEMMs C_b = alpha*op(A_b)*op(B_b) + beta*C_b with element strides sA, sB, sC
- * between entries (0: shared). Threads take whole entries. With sC == 0 every entry adds
- * into one C: the entries are cut into `chunks` fixed runs, run c summing into
+ * between entries (0: shared). Threads take whole entries as they come free. With
+ * sC == 0 every entry adds into one C: the entries are cut into `chunks` fixed runs, run c
+ * summing into
  * C + c*M*N (the caller adds the runs up in order), so results do not depend on nt.
  */
 EXPORT(gemm_batched)
@@ -218,17 +211,15 @@ void gemm_batched(int batch, int M, int N, int K, const f32 *A, int sA, int tran
   strides(transA, M, K, &rsA, &csA);
   strides(transB, K, N, &rsB, &csB);
   f32 *w = work + (long)tid * WORK_FLOATS;
+  int b0, b1;
   if (sC != 0) {
-    int lo, hi;
-    share(batch, tid, nt, &lo, &hi);
-    for (int b = lo; b < hi; b++)
-      gemm_core(M, N, K, A + (long)b * sA, rsA, csA, B + (long)b * sB, rsB, csB,
-                C + (long)b * sC, N, alpha, beta, w);
+    while (grab(batch, 1, &b0, &b1))
+      gemm_core(M, N, K, A + (long)b0 * sA, rsA, csA, B + (long)b0 * sB, rsB, csB,
+                C + (long)b0 * sC, N, alpha, beta, w);
     return;
   }
-  int clo, chi;
-  share(chunks, tid, nt, &clo, &chi);
-  for (int c = clo; c < chi; c++) {
+  int c, c1;
+  while (grab(chunks, 1, &c, &c1)) {
     int lo, hi;
     share(batch, c, chunks, &lo, &hi);
     f32 *out = C + (long)c * M * N;

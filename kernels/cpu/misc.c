@@ -1,6 +1,11 @@
 /* Small helpers of the CPU backend's drivers. */
 #include "denet.h"
 
+volatile int denet_job_counter;
+
+/* Byte offset of the job counter (the runtime zeroes it before each kernel call). */
+EXPORT(job_counter_addr) int job_counter_addr(void) { return (int)(intptr_t)&denet_job_counter; }
+
 /* C[i] = sum_c runs[c*n + i] + beta*C[i] over this thread's share of i, summing the runs
  * in order 0..chunks-1 (gemm_batched's fixed chunks; beta == 0 never reads C). */
 EXPORT(sum_runs)

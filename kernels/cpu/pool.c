@@ -2,7 +2,7 @@
  * pool / pool's gradient for the CPU backend (Knet's semantics, see src/ops/pool.ts):
  * mode 0 max (the first maximum of the window wins; NaN wins over numbers, as Julia's
  * max), 1 average over the window area, 2 average over the real cells. Threads take
- * whole planes (N*C of them).
+ * runs of whole planes (N*C of them) as they come free.
  */
 #include "denet.h"
 
@@ -71,88 +71,99 @@ static void max_tiled(const PoolGeom *g, const f32 *xs, f32 *out, f32 scale) {
   }
 }
 
-EXPORT(pool_fwd)
-void pool_fwd(const int *p, f32 scale, const f32 *x, f32 *y, int tid, int nt) {
-  PoolGeom g = pgeom(p);
-  int lo, hi;
-  share(g.planes, tid, nt, &lo, &hi);
-  if (g.mode == 0 && tiled(&g)) {
-    for (int pl = lo; pl < hi; pl++)
-      max_tiled(&g, x + (long)pl * g.h * g.w, y + (long)pl * g.oh * g.ow, scale);
-    return;
-  }
-  for (int pl = lo; pl < hi; pl++) {
-    const f32 *xs = x + (long)pl * g.h * g.w;
-    f32 *out = y + (long)pl * g.oh * g.ow;
-    for (int oy = 0; oy < g.oh; oy++) {
-      int y0, y1;
-      CLIP(oy, g.sh, g.ph, g.kh, g.h, y0, y1);
-      for (int ox = 0; ox < g.ow; ox++) {
-        int x0, x1;
-        CLIP(ox, g.sw, g.pw, g.kw, g.w, x0, x1);
-        f32 v;
-        if (g.mode == 0) {
-          v = xs[window_argmax(&g, xs, y0, y1, x0, x1)];
-        } else {
-          f32 s = 0.0f;
-          for (int yy = y0; yy < y1; yy++)
-            for (int xx = x0; xx < x1; xx++) s += xs[yy * g.w + xx];
-          int count = g.mode == 1 ? g.kh * g.kw : (y1 - y0) * (x1 - x0);
-          v = s / (f32)count;
-        }
-        out[oy * g.ow + ox] = scale * v;
+/* One plane of the pooling (the general path). */
+static void pool_fwd_plane(const PoolGeom *gp, int pl, f32 scale, const f32 *x, f32 *y) {
+  PoolGeom g = *gp;
+  const f32 *xs = x + (long)pl * g.h * g.w;
+  f32 *out = y + (long)pl * g.oh * g.ow;
+  for (int oy = 0; oy < g.oh; oy++) {
+    int y0, y1;
+    CLIP(oy, g.sh, g.ph, g.kh, g.h, y0, y1);
+    for (int ox = 0; ox < g.ow; ox++) {
+      int x0, x1;
+      CLIP(ox, g.sw, g.pw, g.kw, g.w, x0, x1);
+      f32 v;
+      if (g.mode == 0) {
+        v = xs[window_argmax(&g, xs, y0, y1, x0, x1)];
+      } else {
+        f32 s = 0.0f;
+        for (int yy = y0; yy < y1; yy++)
+          for (int xx = x0; xx < x1; xx++) s += xs[yy * g.w + xx];
+        int count = g.mode == 1 ? g.kh * g.kw : (y1 - y0) * (x1 - x0);
+        v = s / (f32)count;
       }
+      out[oy * g.ow + ox] = scale * v;
     }
   }
 }
 
-/* dx from dy: each window hands its gradient to its argmax (mode 0) or spreads it. */
+EXPORT(pool_fwd)
+void pool_fwd(const int *p, f32 scale, const f32 *x, f32 *y, int tid, int nt) {
+  PoolGeom g = pgeom(p);
+  int fast = g.mode == 0 && tiled(&g);
+  int lo, hi;
+  while (grab(g.planes, 16, &lo, &hi)) {
+    for (int pl = lo; pl < hi; pl++) {
+      if (fast) max_tiled(&g, x + (long)pl * g.h * g.w, y + (long)pl * g.oh * g.ow, scale);
+      else pool_fwd_plane(&g, pl, scale, x, y);
+    }
+  }
+}
+
+/*
+ * One plane of dx from dy: each window hands its gradient to its argmax (mode 0) or
+ * spreads it; `covered`: tiling max windows that cover the plane (no zeroing pass).
+ */
+static void pool_bwd_plane(const PoolGeom *gp, int pl, int fast, int covered, f32 scale,
+                           const f32 *x, const f32 *dy, f32 *dx) {
+  PoolGeom g = *gp;
+  const f32 *ds = dy + (long)pl * g.oh * g.ow;
+  f32 *out = dx + (long)pl * g.h * g.w;
+  if (!covered)
+    for (int i = 0; i < g.h * g.w; i++) out[i] = 0.0f;
+  if (fast) { /* disjoint windows: the argmax cell takes scale*dy, the others 0 */
+    const f32 *xs = x + (long)pl * g.h * g.w;
+    for (int oy = 0; oy < g.oh; oy++) {
+      for (int ox = 0; ox < g.ow; ox++) {
+        int y0 = oy * g.kh, x0 = ox * g.kw;
+        int at = window_argmax(&g, xs, y0, y0 + g.kh, x0, x0 + g.kw);
+        f32 d = scale * ds[oy * g.ow + ox];
+        for (int yy = y0; yy < y0 + g.kh; yy++)
+          for (int xx = x0; xx < x0 + g.kw; xx++) {
+            int j = yy * g.w + xx;
+            out[j] = j == at ? d : 0.0f;
+          }
+      }
+    }
+    return;
+  }
+  for (int oy = 0; oy < g.oh; oy++) {
+    int y0, y1;
+    CLIP(oy, g.sh, g.ph, g.kh, g.h, y0, y1);
+    for (int ox = 0; ox < g.ow; ox++) {
+      int x0, x1;
+      CLIP(ox, g.sw, g.pw, g.kw, g.w, x0, x1);
+      f32 d = ds[oy * g.ow + ox];
+      if (g.mode == 0) {
+        out[window_argmax(&g, x + (long)pl * g.h * g.w, y0, y1, x0, x1)] += d;
+      } else {
+        int count = g.mode == 1 ? g.kh * g.kw : (y1 - y0) * (x1 - x0);
+        f32 share_ = d / (f32)count;
+        for (int yy = y0; yy < y1; yy++)
+          for (int xx = x0; xx < x1; xx++) out[yy * g.w + xx] += share_;
+      }
+    }
+  }
+  for (int i = 0; i < g.h * g.w; i++) out[i] *= scale;
+}
+
 EXPORT(pool_bwd)
 void pool_bwd(const int *p, f32 scale, const f32 *x, const f32 *dy, f32 *dx, int tid, int nt) {
   PoolGeom g = pgeom(p);
-  int lo, hi;
-  share(g.planes, tid, nt, &lo, &hi);
   int fast = g.mode == 0 && tiled(&g);
-  /* the windows cover the whole plane: every cell is written once below, no zeroing pass */
+  /* the windows cover the whole plane: every cell is written once, no zeroing pass */
   int covered = fast && g.oh * g.kh == g.h && g.ow * g.kw == g.w;
-  for (int pl = lo; pl < hi; pl++) {
-    const f32 *ds = dy + (long)pl * g.oh * g.ow;
-    f32 *out = dx + (long)pl * g.h * g.w;
-    if (!covered)
-      for (int i = 0; i < g.h * g.w; i++) out[i] = 0.0f;
-    if (fast) { /* disjoint windows: the argmax cell takes scale*dy, the others 0 */
-      const f32 *xs = x + (long)pl * g.h * g.w;
-      for (int oy = 0; oy < g.oh; oy++) {
-        for (int ox = 0; ox < g.ow; ox++) {
-          int y0 = oy * g.kh, x0 = ox * g.kw;
-          int at = window_argmax(&g, xs, y0, y0 + g.kh, x0, x0 + g.kw);
-          f32 d = scale * ds[oy * g.ow + ox];
-          for (int yy = y0; yy < y0 + g.kh; yy++)
-            for (int xx = x0; xx < x0 + g.kw; xx++) {
-              int j = yy * g.w + xx;
-              out[j] = j == at ? d : 0.0f;
-            }
-        }
-      }
-      continue;
-    }
-    for (int oy = 0; oy < g.oh; oy++) {
-      int y0, y1;
-      CLIP(oy, g.sh, g.ph, g.kh, g.h, y0, y1);
-      for (int ox = 0; ox < g.ow; ox++) {
-        int x0, x1;
-        CLIP(ox, g.sw, g.pw, g.kw, g.w, x0, x1);
-        f32 d = ds[oy * g.ow + ox];
-        if (g.mode == 0) {
-          out[window_argmax(&g, x + (long)pl * g.h * g.w, y0, y1, x0, x1)] += d;
-        } else {
-          int count = g.mode == 1 ? g.kh * g.kw : (y1 - y0) * (x1 - x0);
-          f32 share_ = d / (f32)count;
-          for (int yy = y0; yy < y1; yy++)
-            for (int xx = x0; xx < x1; xx++) out[yy * g.w + xx] += share_;
-        }
-      }
-    }
-    for (int i = 0; i < g.h * g.w; i++) out[i] *= scale;
-  }
+  int lo, hi;
+  while (grab(g.planes, 16, &lo, &hi))
+    for (int pl = lo; pl < hi; pl++) pool_bwd_plane(&g, pl, fast, covered, scale, x, dy, dx);
 }

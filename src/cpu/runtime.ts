@@ -64,6 +64,8 @@ export class CpuRuntime {
   /** Per-thread GEMM scratch (byte offset) and its floats per thread. */
   readonly gemmWork: number;
   readonly gemmWorkFloats: number;
+  /** Byte offset of the kernels' shared work counter (zeroed before each call). */
+  readonly #jobCounter: number;
 
   constructor() {
     const relaxedBytes = decode(WASM_RELAXED);
@@ -81,6 +83,7 @@ export class CpuRuntime {
     const threads = threadCount();
     const stacks = this.#reserve(STACK_BYTES * threads, "thread stacks");
     this.gemmWorkFloats = this.kernels.gemm_work_floats() as number;
+    this.#jobCounter = this.kernels.job_counter_addr() as number;
     this.gemmWork = this.#reserve(this.gemmWorkFloats * 4 * threads, "GEMM scratch");
     this.pool = ThreadPool.start(
       threads,
@@ -110,6 +113,8 @@ export class CpuRuntime {
   run(op: string, name: string, args: readonly number[], parallel: boolean): void {
     const fn = this.kernels[name];
     if (fn === undefined) throw new Error(`${op}: unknown CPU kernel '${name}'`);
+    // the threads of this call take their chunks from the counter (see denet.h's grab)
+    Atomics.store(new Int32Array(this.memory.buffer, this.#jobCounter, 1), 0, 0);
     if (parallel) {
       this.pool.run(op, name, fn, args);
       return;
