@@ -38,6 +38,18 @@ export {
 export { defaultDevice, init, type InitOptions, setDefaultDevice } from "./src/tensor/device.ts";
 export { globalRng, Rng, seed } from "./src/tensor/random.ts";
 export { keep, tidy } from "./src/tensor/scope.ts";
+export { show } from "./src/tensor/display.ts";
+export { VERSION } from "./src/version.ts";
+export { imageGrid, type ImageGridOptions, saveImageGrid } from "./src/app/image_grid.ts";
+export {
+  type ChartOptions,
+  type CurvePoint,
+  lineChartSVG,
+  type Panel,
+  type Series,
+  TrainingCurves,
+} from "./src/app/plot.ts";
+export { ConfusionMatrix } from "./src/app/confusion.ts";
 export * from "./src/ops/math.ts";
 export {
   binary,
@@ -177,6 +189,7 @@ export {
 export {
   DATASET_NAMES,
   type EpochReport,
+  type EvalOptions,
   type EvalReport,
   evaluateCheckpoint,
   formatEpoch,
