@@ -129,7 +129,7 @@ Deno.test({
         [["train", "--batch", "0"], /batch must be a positive integer, got 0/],
         [["train", "--lr=-1"], /learning rate must be a positive number, got -1/],
         [["train", "--device", "tpu"], /--device must be gpu or cpu, got 'tpu'/],
-        [["train", "--model", "mlp", "--data", dir], /train-images-idx3-ubyte/],
+        [["train", "--model", "mlp", "--data", dir, "--offline"], /train-images-idx3-ubyte/],
         [["eval"], /eval needs --load FILE/],
         [["eval", "--load", `${dir}/none.st`], /none\.st/],
       ];

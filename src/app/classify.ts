@@ -500,14 +500,15 @@ export async function evaluateCheckpoint(
     testLoss,
   };
   if (opts.confusion) {
-    const preds = noRecord(() =>
-      [...dtst].map(([x]) => {
+    const preds: Tensor[] = [];
+    noRecord(() => {
+      // Each batch is used before the iterator moves on (it may recycle the batch).
+      for (const [x] of dtst) {
         const scores = applyModel(net, x);
-        const p = argmax(scores, 1);
+        preds.push(argmax(scores, 1));
         scores.dispose();
-        return p;
-      })
-    );
+      }
+    });
     const values = await readAll(preds);
     for (const p of preds) p.dispose();
     const predicted = values.flatMap((v) => Array.from(v));

@@ -67,7 +67,7 @@ export class ConfusionMatrix {
   toString(): string {
     const k = this.counts.length;
     const w = Math.max(5, ...this.counts.flat().map((c) => String(c).length)) + 1;
-    const nw = Math.max(...this.names.map((n) => n.length), 4);
+    const nw = Math.max(...this.names.map((n) => n.length), "true\\pred".length);
     const head = `${"true\\pred".padEnd(nw)} ` +
       this.names.map((n) => n.slice(0, w - 1).padStart(w)).join("") + "  recall";
     const rows = this.counts.map((r, i) => {

@@ -240,7 +240,9 @@ async function receive(
   stillAlive();
   if (!res.ok) {
     await res.body?.cancel().catch(() => {});
-    throw fail(`HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}`);
+    const err = fail(`HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}`);
+    // A client error (404, 403...) will not go away on a retry.
+    throw res.status >= 400 && res.status < 500 ? Object.assign(err, { permanent: true }) : err;
   }
   if (res.body === null) throw fail("the response has no body");
   const header = res.headers.get("content-length");
@@ -303,7 +305,8 @@ async function receive(
  * result is cached per process against its size and mtime). A missing file is streamed
  * from `spec.url` to `<name>.part-<random>` in the same directory, with a progress bar on
  * stderr when stderr is a terminal (and `quiet` is not set), checked, and renamed into
- * place; a download that fails (or stalls for `timeoutMs`) is tried once more. On any
+ * place; a download that fails (or stalls for `timeoutMs`) is tried once more, except
+ * after an HTTP 4xx answer. On any
  * failure the temporary file is removed and an Error names the file and the problem (HTTP status, size, checksum got/expected); a partial file never appears
  * under the final name.
  *
@@ -349,16 +352,18 @@ export async function ensureFile(
     await download(d, path, spec, opts);
   } catch (first) {
     // One retry: a dropped connection or a stalled mirror is often transient.
+    const hint = `Put the file in ${d} yourself, or point --data / DENET_DATA at a folder ` +
+      `that holds it`;
+    if ((first as { permanent?: boolean }).permanent) {
+      throw new Error(`${(first as Error).message}. ${hint}`);
+    }
     try {
       await download(d, path, spec, opts);
     } catch (second) {
       const again = (second as Error).message === (first as Error).message
         ? ""
         : ` (first attempt: ${(first as Error).message})`;
-      throw new Error(
-        `${(second as Error).message}${again}; tried twice. Put the file in ${d} yourself, ` +
-          `or point --data / DENET_DATA at a folder that holds it`,
-      );
+      throw new Error(`${(second as Error).message}${again}; tried twice. ${hint}`);
     }
   }
   return path;
