@@ -27,7 +27,7 @@ import {
   type Tensor,
   tidy,
   zeros,
-} from "../mod.ts";
+} from "../internals.ts";
 import { GPU_TEST, haveGpu } from "./_helpers.ts";
 
 const gpu = await haveGpu();

@@ -27,7 +27,7 @@ import {
   sum,
   type Tensor,
   zeros,
-} from "../mod.ts";
+} from "../internals.ts";
 import { mul, sub } from "../src/ops/math.ts";
 import { assertClose, GPU_TEST, haveGpu } from "./_helpers.ts";
 
