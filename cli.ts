@@ -33,10 +33,17 @@ import { VERSION } from "./src/version.ts";
 export { VERSION };
 
 /**
- * The program name as it was run: `deno run -A cli.ts` (the script's path as given
- * relative to the working directory) under `deno`, the binary's name when compiled.
+ * The program name as it was run: `deno run -A cli.ts` (the script's path relative to
+ * the working directory) under `deno`, the binary's name when compiled (the launcher of
+ * `deno task compile` passes it in `DENET_PROGRAM`).
  */
 export function programName(): string {
+  try {
+    const launcher = Deno.env.get("DENET_PROGRAM");
+    if (launcher) return launcher;
+  } catch {
+    // no env permission
+  }
   const exe = basename(Deno.execPath()).replace(/\.exe$/, "");
   if (exe !== "deno") return exe;
   let script = "cli.ts";

@@ -3,9 +3,9 @@
  * src/models.ts trained on MNIST or Fashion-MNIST with one of Knet's optimizers, with
  * per-epoch reports, checkpoints after every epoch and exact resumption.
  *
- * Host syncs: an epoch reads back three times (the mean training loss, the running
- * training accuracy, the test accuracy) plus once per progress-bar refresh when the bar
- * is drawn; the training steps themselves never wait for the device.
+ * Host syncs: an epoch reads back twice (the mean training loss; then the running
+ * training accuracy, the test accuracy and the test loss together) plus once per
+ * progress-bar refresh when the bar is drawn; the training steps never wait for the device.
  *
  * @module
  */
