@@ -263,7 +263,7 @@ Deno.test({
       await Deno.remove(`${dir}/mnist/t10k-labels-idx1-ubyte.gz`);
       const m = await cli(["eval", "--load", `${dir}/s.st`, "--data", `${dir}/mnist`, "--offline"]);
       assert.equal(m.code, 1);
-      assert.match(m.err, /t10k-labels-idx1-ubyte\.gz is missing.*DENET_DATA/);
+      assert.match(m.err, /t10k-labels-idx1-ubyte\.gz is missing.*--data \/ DENET_DATA/);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

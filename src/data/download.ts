@@ -344,8 +344,8 @@ export async function ensureFile(
     ].filter((s) => s !== "").join(", ");
     throw new Error(
       `ensureFile: ${path} is missing and downloading is disabled (download: false); put ` +
-        `the file there (from ${spec.url}${sums ? `; ${sums}` : ""}), pass another dir, ` +
-        `or set DENET_DATA to a folder that holds it`,
+        `the file there (from ${spec.url}${sums ? `; ${sums}` : ""}), or point --data / ` +
+        `DENET_DATA (or the dir option) at a folder that holds it`,
     );
   }
   try {
