@@ -87,7 +87,12 @@ export class ConfusionMatrix {
   /** A heat map: cell shade by the row's fraction, the count written in each cell. */
   toSVG(): string {
     const k = this.counts.length;
-    const cell = 40, left = 90, top = 60, size = cell * k;
+    // Long class names (Fashion-MNIST's) stand vertical above the columns.
+    const longest = Math.max(...this.names.map((n) => n.length));
+    const vertical = longest > 5;
+    const cell = 40, size = cell * k;
+    const left = Math.max(90, Math.ceil(6.5 * longest) + 36);
+    const top = vertical ? 48 + Math.ceil(6.5 * longest) : 60;
     const W = left + size + 20, H = top + size + 50;
     const out = [
       `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" ` +
@@ -104,9 +109,12 @@ export class ConfusionMatrix {
       out.push(
         `<text x="${left - 6}" y="${top + i * cell + cell / 2}" text-anchor="end" ` +
           `dominant-baseline="middle">${esc(this.names[i])}</text>`,
-        `<text x="${left + i * cell + cell / 2}" y="${top - 6}" text-anchor="middle">${
-          esc(this.names[i])
-        }</text>`,
+        vertical
+          ? `<text transform="translate(${left + i * cell + cell / 2 + 4},${top - 6}) ` +
+            `rotate(-90)">${esc(this.names[i])}</text>`
+          : `<text x="${left + i * cell + cell / 2}" y="${top - 6}" text-anchor="middle">${
+            esc(this.names[i])
+          }</text>`,
       );
       r.forEach((c, j) => {
         const f = c / n;
