@@ -10,11 +10,14 @@
  * console.log(await c.toArray());        // one host sync
  * ```
  *
- * Shapes are row-major (Knet's dims reversed); class labels are 0-based.
+ * Shapes are row-major (Knet's dims reversed); class labels are 0-based. This entry holds
+ * what programs call; the WebGPU runtime, kernel sources, file codecs and other internals
+ * are in `internals.ts` (the package's `./internals` export).
  *
  * @module
  */
 
+// Tensors, devices and values.
 export {
   type DeviceName,
   type DType,
@@ -46,17 +49,12 @@ export {
 } from "./src/tensor/device.ts";
 export { globalRng, Rng, seed } from "./src/tensor/random.ts";
 export { keep, tidy } from "./src/tensor/scope.ts";
+export { show } from "./src/tensor/display.ts";
+export { type Counters, counters, resetCounters } from "./src/gpu/counters.ts";
+export { VERSION } from "./src/version.ts";
+
+// Ops.
 export * from "./src/ops/math.ts";
-export {
-  binary,
-  BINARY_OPS,
-  type BinaryOpEntry,
-  type BinaryOpName,
-  unary,
-  UNARY_OPS,
-  type UnaryOpEntry,
-  type UnaryOpName,
-} from "./src/ops/elementwise.ts";
 export {
   argmax,
   argmin,
@@ -74,7 +72,6 @@ export {
   type VarOptions,
 } from "./src/ops/reduce.ts";
 export { logsoftmax, logsumexp, softmax } from "./src/ops/softmax.ts";
-export { unbroadcast } from "./src/ops/reduce.ts";
 export { bmm, gemm, type GemmOptions, matmul } from "./src/ops/matmul.ts";
 export { axpby, axpy, copyInto, fill, scal } from "./src/ops/vector.ts";
 export {
@@ -87,28 +84,29 @@ export {
   type SliceSpec,
   transpose,
 } from "./src/ops/shape.ts";
+export { type Indices, mat, take } from "./src/ops/indexing.ts";
+export { dropout, type DropoutOptions } from "./src/ops/dropout.ts";
+export { xent } from "./src/ops/xent.ts";
 export {
-  type BackwardRule,
-  defineOp,
-  type OpDef,
-  type OpImpl,
-  registeredOps,
-  runOp,
-} from "./src/ops/registry.ts";
-export { type Counters, counters, resetCounters } from "./src/gpu/counters.ts";
-export type { GpuInfo } from "./src/gpu/device.ts";
+  batchnorm,
+  type BatchnormOpOptions,
+  BNMoments,
+  bnmoments,
+  type BNMomentsOptions,
+  bnparams,
+  type MomentInit,
+} from "./src/ops/batchnorm.ts";
 export {
-  type CachedPipeline,
-  type DispatchSpec,
-  gpuReady,
-  GpuRuntime,
-  gpuRuntime,
-  initGpu,
-  type KernelConstants,
-  shutdownGpu,
-} from "./src/gpu/runtime.ts";
-export { BufferPool, sizeClass } from "./src/gpu/pool.ts";
-export { KERNEL_NAMES, type KernelName, kernelSource } from "./src/gpu/kernels.ts";
+  pool,
+  type PoolOptions,
+  type PoolSize,
+  unpool,
+  type UnpoolOptions,
+} from "./src/ops/pool.ts";
+export { conv4, type ConvOptions, deconv4, type Pair } from "./src/ops/conv.ts";
+export { type BackwardRule, defineOp, type OpDef, type OpImpl } from "./src/ops/registry.ts";
+
+// Autograd.
 export { Param } from "./src/autograd/param.ts";
 export {
   diff,
@@ -119,11 +117,10 @@ export {
   params,
   value,
 } from "./src/autograd/diff.ts";
-export { isParam, isRecording, noRecord } from "./src/autograd/tape.ts";
+export { noRecord } from "./src/autograd/tape.ts";
 export { gcheck, type GcheckOptions } from "./src/autograd/gcheck.ts";
-export * from "./src/data/mod.ts";
-export { type Indices, mat, take } from "./src/ops/indexing.ts";
-export { dropout, type DropoutOptions } from "./src/ops/dropout.ts";
+
+// Losses and initialisers.
 export {
   accuracy,
   applyModel,
@@ -138,7 +135,6 @@ export {
 export {
   bilinear,
   type DimsArgs,
-  fans,
   gaussian,
   type GaussianOptions,
   type Initializer,
@@ -151,57 +147,129 @@ export {
   type XavierOptions,
   xavierUniform,
 } from "./src/init.ts";
-export { xent } from "./src/ops/xent.ts";
+
+// Data.
 export {
-  batchnorm,
-  type BatchnormOptions,
-  BNMoments,
-  bnmoments,
-  type BNMomentsOptions,
-  bnparams,
-  type MomentInit,
-} from "./src/ops/batchnorm.ts";
+  type Batch,
+  Data,
+  DataIterator,
+  minibatch,
+  type MinibatchOptions,
+} from "./src/data/minibatch.ts";
+export { type EnsureOptions } from "./src/data/download.ts";
+export { dataDir, type DirLike } from "./src/data/paths.ts";
 export {
-  pool,
-  type PoolOptions,
-  type PoolSize,
-  unpool,
-  type UnpoolOptions,
-} from "./src/ops/pool.ts";
-export { conv4, convConfig, type ConvOptions, deconv4, type Pair } from "./src/ops/conv.ts";
-export * from "./src/optim/mod.ts";
+  FASHION_MNIST_CLASSES,
+  fashionMnist,
+  mnist,
+  type MnistData,
+  type MnistOptions,
+} from "./src/data/mnist.ts";
+export {
+  housing,
+  HOUSING_COLUMNS,
+  type HousingData,
+  type HousingOptions,
+} from "./src/data/housing.ts";
+export {
+  charCorpus,
+  type TextCorpus,
+  textCorpus,
+  type TextCorpusOptions,
+} from "./src/data/text.ts";
+
+// Layers, optimizers, training loops, checkpoints, ready-made models and the CLI's job.
 export * from "./src/layers/mod.ts";
-export * from "./src/io/mod.ts";
-export * from "./src/train/mod.ts";
+export type { Optimizer, OptimizerConfig } from "./src/optim/optimizer.ts";
 export {
-  buildModel,
-  lenetModel,
-  mlpModel,
-  MODEL_NAMES,
-  type ModelName,
-  type ModelOptions,
-  softmaxModel,
-} from "./src/models.ts";
+  Adadelta,
+  Adagrad,
+  type AdagradOptions,
+  Adam,
+  type AdamOptions,
+  gclip,
+  Momentum,
+  type MomentumOptions,
+  Nesterov,
+  OptimizerBase,
+  type OptimizerOptions,
+  Rmsprop,
+  type RmspropOptions,
+  SGD,
+  type SGDOptions,
+} from "./src/optim/optimizers.ts";
+export { update } from "./src/optim/update.ts";
+export { Converge, converge, type ConvergeOptions } from "./src/train/converge.ts";
+export { cycle, limit, ncycle } from "./src/train/iterators.ts";
 export {
-  DATASET_NAMES,
+  type LossFunction,
+  minimize,
+  type MinimizeOptions,
+  type TrainBatch,
+  Trainer,
+} from "./src/train/minimize.ts";
+export {
+  adadelta,
+  adagrad,
+  adam,
+  momentum,
+  nesterov,
+  rmsprop,
+  sgd,
+} from "./src/train/optimizers.ts";
+export {
+  Progress,
+  progress,
+  type ProgressOptions,
+  type ProgressOutput,
+} from "./src/train/progress.ts";
+export {
+  type CheckpointInfo,
+  type CheckpointOptimizerInfo,
+  type CheckpointTensorInfo,
+  loadCheckpoint,
+  type LoadCheckpointOptions,
+  readCheckpointInfo,
+  saveCheckpoint,
+  type SaveCheckpointOptions,
+} from "./src/io/checkpoint.ts";
+export type { SafetensorsDType } from "./src/io/safetensors.ts";
+export { lenetModel, mlpModel, type ModelOptions, softmaxModel } from "./src/models.ts";
+export {
   type EpochReport,
+  type EvalOptions,
   type EvalReport,
   evaluateCheckpoint,
-  formatEpoch,
-  makeOptimizer,
-  OPTIMIZER_NAMES,
   trainClassifier,
   type TrainConfig,
 } from "./src/app/classify.ts";
-export * from "./src/nlp/mod.ts";
+
+// Pictures and metrics.
+export { imageGrid, type ImageGridOptions, saveImageGrid } from "./src/app/image_grid.ts";
+export {
+  type ChartOptions,
+  type CurvePoint,
+  lineChartSVG,
+  type Panel,
+  type Series,
+  TrainingCurves,
+} from "./src/app/plot.ts";
+export { ConfusionMatrix } from "./src/app/confusion.ts";
+
+// Networks as optimization problems, and their solvers.
+export type { NLPCounters, NLPMeta, SmoothNLP } from "./src/nlp/nlp.ts";
+export { ADNLPModel, type ADNLPOptions } from "./src/nlp/adnlp.ts";
+export type { PackedParams } from "./src/nlp/flat.ts";
+export {
+  type NeuralAccuracyOptions,
+  NeuralNLPModel,
+  type NeuralNLPOptions,
+} from "./src/nlp/neural.ts";
 export {
   /** Adam as a solver on an NLP model (`adam(f, data)` is the training-loop shorthand). */
   adam as adamSolver,
   type AdamSolverOptions,
   type AdamState,
-  type CheckResult,
-  type DeviceLoop,
-  epsOf,
   ExecutionStats,
   lbfgs,
   LBFGSModel,

@@ -9,7 +9,7 @@
  * functions through `deno bench` (bench/autograd_bench.ts).
  */
 
-import * as dn from "../mod.ts";
+import * as dn from "../internals.ts";
 import { setActiveTape, Tape } from "../src/autograd/tape.ts";
 import { nll } from "../src/loss.ts";
 import { timeGpu } from "./timing.ts";

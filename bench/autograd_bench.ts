@@ -4,7 +4,7 @@
  * diff (forward + backward). GPU iterations end with one host sync each.
  */
 
-import * as dn from "../mod.ts";
+import * as dn from "../internals.ts";
 import { mlpProblem, steps } from "./autograd.ts";
 
 const devices: dn.DeviceName[] = ["cpu"];

@@ -16,7 +16,7 @@
  * @module
  */
 
-import * as dn from "../mod.ts";
+import * as dn from "../internals.ts";
 import { conv4, type ConvOptions } from "../src/ops/conv.ts";
 import { ThroughputTable } from "./throughput.ts";
 

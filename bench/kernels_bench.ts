@@ -8,7 +8,7 @@
  * Run: `deno task bench` (a GPU adapter is required).
  */
 
-import * as dn from "../mod.ts";
+import * as dn from "../internals.ts";
 import { baselineBinary, baselineRowSum, baselineUnary } from "./baselines.ts";
 import { ThroughputTable } from "./throughput.ts";
 import { tfjsWebgpuAvailable, tfjsWebgpuMatmul } from "./peers/tfjs_webgpu.ts";

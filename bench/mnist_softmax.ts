@@ -6,7 +6,7 @@
  * Run: `deno run -A bench/mnist_softmax.ts [--device cpu|gpu] [--data DIR]`.
  */
 
-import * as dn from "../mod.ts";
+import * as dn from "../internals.ts";
 import { trainMnistSoftmax } from "../examples/mnist_softmax.ts";
 
 const { parseArgs } = await import("node:util");

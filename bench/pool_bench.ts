@@ -10,7 +10,7 @@
  * Run: `XDG_RUNTIME_DIR=/tmp deno bench -A bench/pool_bench.ts` (a GPU adapter is required).
  */
 
-import * as dn from "../mod.ts";
+import * as dn from "../internals.ts";
 import { getOp, runOp } from "../src/ops/registry.ts";
 import { clone } from "../src/ops/shape.ts";
 import { pool, type PoolGeometry } from "../src/ops/pool.ts";

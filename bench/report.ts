@@ -7,8 +7,8 @@
  * Run directly: `deno run -A bench/report.ts [--quick]`.
  */
 
-import * as dn from "../mod.ts";
-import { counters, resetCounters } from "../mod.ts";
+import * as dn from "../internals.ts";
+import { counters, resetCounters } from "../internals.ts";
 import { tfjsWebgpuAvailable, tfjsWebgpuMatmul } from "./peers/tfjs_webgpu.ts";
 import { baselineBinary, baselineRowSum, baselineUnary } from "./baselines.ts";
 import { gbps, gemmGflops, timeGpu } from "./timing.ts";

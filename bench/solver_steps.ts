@@ -10,7 +10,7 @@
  */
 
 import { parseArgs } from "node:util";
-import * as dn from "../mod.ts";
+import * as dn from "../internals.ts";
 import { gpuReady, gpuRuntime } from "../src/gpu/runtime.ts";
 
 /** Waits for the device (one host sync on the GPU). */

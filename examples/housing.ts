@@ -6,6 +6,7 @@
  * Run: `deno run -A examples/housing.ts [--data DIR] [--device cpu|gpu]`.
  */
 
+import { mainOf } from "./_main.ts";
 import * as dn from "../mod.ts";
 
 /** Options of {@link trainHousing}. */
@@ -48,12 +49,14 @@ export async function trainHousing(opts: HousingRunOptions = {}): Promise<number
 }
 
 if (import.meta.main) {
-  const { parseArgs } = await import("node:util");
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { data: { type: "string" }, device: { type: "string" } },
+  await mainOf(import.meta.url, async () => {
+    const { parseArgs } = await import("node:util");
+    const { values } = parseArgs({
+      args: Deno.args,
+      options: { data: { type: "string" }, device: { type: "string" } },
+    });
+    const device = await dn.init(values.device ? { device: values.device as dn.DeviceName } : {});
+    const losses = await trainHousing({ device, dir: values.data });
+    losses.forEach((l, i) => console.log(`step ${String(i).padStart(2)}  loss ${l.toFixed(2)}`));
   });
-  const device = await dn.init(values.device ? { device: values.device as dn.DeviceName } : {});
-  const losses = await trainHousing({ device, dir: values.data });
-  losses.forEach((l, i) => console.log(`step ${String(i).padStart(2)}  loss ${l.toFixed(2)}`));
 }

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { mainOf } from "./_main.ts";
 import * as dn from "../mod.ts";
 import { exampleMnist, type MnistExampleOptions, runEpochs, runExample } from "./mlp_mnist.ts";
 
@@ -28,4 +29,4 @@ export async function trainLenetMnist(opts: MnistExampleOptions = {}): Promise<n
   );
 }
 
-if (import.meta.main) await runExample(trainLenetMnist);
+if (import.meta.main) await mainOf(import.meta.url, () => runExample(trainLenetMnist));

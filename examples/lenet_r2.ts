@@ -15,6 +15,7 @@
  * @module
  */
 
+import { mainOf } from "./_main.ts";
 import * as dn from "../mod.ts";
 import { exampleMnist, type MnistExampleOptions, runExample } from "./mlp_mnist.ts";
 
@@ -57,4 +58,4 @@ export async function trainLenetR2(opts: MnistExampleOptions = {}): Promise<numb
   return accuracies;
 }
 
-if (import.meta.main) await runExample(trainLenetR2);
+if (import.meta.main) await mainOf(import.meta.url, () => runExample(trainLenetR2));

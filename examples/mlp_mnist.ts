@@ -7,6 +7,7 @@
  * @module
  */
 
+import { mainOf } from "./_main.ts";
 import { parseArgs } from "node:util";
 import * as dn from "../mod.ts";
 
@@ -98,4 +99,4 @@ export async function runExample(
   });
 }
 
-if (import.meta.main) await runExample(trainMlpMnist);
+if (import.meta.main) await mainOf(import.meta.url, () => runExample(trainMlpMnist));

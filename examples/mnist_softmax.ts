@@ -9,6 +9,7 @@
  * Run: `deno run -A examples/mnist_softmax.ts [--epochs 10] [--data DIR] [--device cpu|gpu]`.
  */
 
+import { mainOf } from "./_main.ts";
 import * as dn from "../mod.ts";
 
 /** Options of {@link trainMnistSoftmax}. */
@@ -58,21 +59,23 @@ export async function trainMnistSoftmax(opts: SoftmaxRunOptions = {}): Promise<n
 }
 
 if (import.meta.main) {
-  const { parseArgs } = await import("node:util");
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      epochs: { type: "string", default: "10" },
-      data: { type: "string" },
-      device: { type: "string" },
-    },
-  });
-  const device = await dn.init(values.device ? { device: values.device as dn.DeviceName } : {});
-  await trainMnistSoftmax({
-    epochs: Number(values.epochs),
-    device,
-    dir: values.data,
-    onEpoch: (e, acc, s) =>
-      console.log(`epoch ${e}  test accuracy ${(acc * 100).toFixed(2)}%  ${s.toFixed(1)} s`),
+  await mainOf(import.meta.url, async () => {
+    const { parseArgs } = await import("node:util");
+    const { values } = parseArgs({
+      args: Deno.args,
+      options: {
+        epochs: { type: "string", default: "10" },
+        data: { type: "string" },
+        device: { type: "string" },
+      },
+    });
+    const device = await dn.init(values.device ? { device: values.device as dn.DeviceName } : {});
+    await trainMnistSoftmax({
+      epochs: Number(values.epochs),
+      device,
+      dir: values.data,
+      onEpoch: (e, acc, s) =>
+        console.log(`epoch ${e}  test accuracy ${(acc * 100).toFixed(2)}%  ${s.toFixed(1)} s`),
+    });
   });
 }

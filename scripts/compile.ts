@@ -191,7 +191,7 @@ if [ ! -x "$dir/deno" ] || [ ! -f "$dir/denet.js" ]; then
 fi
 DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1 DENO_NO_PACKAGE_JSON=1
 export DENO_NO_UPDATE_CHECK DENO_NO_PROMPT DENO_NO_PACKAGE_JSON
-exec "$dir/deno" run -A --no-config --no-lock "$dir/denet.js" "$@"
+DENET_PROGRAM="$(basename "$0")" exec "$dir/deno" run -A --no-config --no-lock "$dir/denet.js" "$@"
 exit 127
 `;
 }

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { init, setDefaultDevice } from "../mod.ts";
+import { init, setDefaultDevice } from "../internals.ts";
 import { gpuReady } from "../src/gpu/runtime.ts";
 
 /** The f32 tolerance for GPU-vs-CPU comparisons, stated once: |a − e| ≤ atol + rtol·|e|. */

@@ -9,8 +9,8 @@
  */
 
 import assert from "node:assert/strict";
-import * as dn from "../mod.ts";
-import type { DeviceName, DType, Tensor } from "../mod.ts";
+import * as dn from "../internals.ts";
+import type { DeviceName, DType, Tensor } from "../internals.ts";
 import { batchnorm, BNMoments, bnmoments, bnparams } from "../src/ops/batchnorm.ts";
 import { assertClose, GPU_TEST, haveGpu } from "./_helpers.ts";
 

@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { init } from "../mod.ts";
+import { init } from "../internals.ts";
 import { main } from "../bench/knet_table.ts";
 import { initialWeights, knetModel, ROWS } from "../bench/knet_models.ts";
 import { tfjsForward } from "../bench/peers/tfjs_train.ts";

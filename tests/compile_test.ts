@@ -144,7 +144,7 @@ Deno.test("compile: arguments and exit codes pass through the executable", async
   assert.ok(built, "built by the first test");
   const help = await runExe(["help"]);
   assert.equal(help.code, 0, help.err);
-  assert.match(help.out, /^usage: .*<command>/m);
+  assert.match(help.out, /^usage: denet <command>/m, "the usage names the program as run");
   const bad = await runExe(["no-such-command", "x y", "--z"]);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /unknown command 'no-such-command'/);

@@ -10,8 +10,8 @@
  */
 
 import assert from "node:assert/strict";
-import * as dn from "../mod.ts";
-import type { Tensor } from "../mod.ts";
+import * as dn from "../internals.ts";
+import type { Tensor } from "../internals.ts";
 import { conv4, convConfig, type ConvOptions, deconv4 } from "../src/ops/conv.ts";
 import { F32_TOL, GPU_TEST, haveGpu } from "./_helpers.ts";
 

@@ -15,7 +15,7 @@ import {
   parseNumericTable,
   textCorpus,
 } from "../src/data/mod.ts";
-import type { Tensor } from "../mod.ts";
+import type { Tensor } from "../internals.ts";
 import { digest, haveData, listDir, requireData, serveFiles, tempDir } from "./data_helpers.ts";
 
 function classCounts(y: Tensor): number[] {

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import * as dn from "../mod.ts";
+import * as dn from "../internals.ts";
 import { type Data, minibatch } from "../src/data/mod.ts";
 import { GPU_TEST, haveGpu } from "./_helpers.ts";
 

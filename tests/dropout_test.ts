@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { fromArray, keep, mul, readAll, Rng, seed, sum, type Tensor } from "../mod.ts";
+import { fromArray, keep, mul, readAll, Rng, seed, sum, type Tensor } from "../internals.ts";
 import { diff } from "../src/autograd/diff.ts";
 import { gcheck } from "../src/autograd/gcheck.ts";
 import { Param } from "../src/autograd/param.ts";

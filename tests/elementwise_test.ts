@@ -28,7 +28,7 @@ import {
   type Tensor,
   unary,
   type UnaryOpName,
-} from "../mod.ts";
+} from "../internals.ts";
 import { BINARY_OPS, UNARY_OPS } from "../src/ops/elementwise.ts";
 import { assertClose, EDGE_SIZES, F32_TOL, GPU_TEST, haveGpu } from "./_helpers.ts";
 

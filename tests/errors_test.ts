@@ -33,7 +33,7 @@ import {
   unary,
   type UnaryOpName,
   zeros,
-} from "../mod.ts";
+} from "../internals.ts";
 import { GPU_TEST, haveGpu } from "./_helpers.ts";
 
 const gpu = await haveGpu();

@@ -15,7 +15,7 @@
  */
 
 import assert from "node:assert/strict";
-import * as dn from "../mod.ts";
+import * as dn from "../internals.ts";
 import { GEMM_TILE_M, GEMM_TILE_N, type GemmAttrs } from "../src/ops/matmul.ts";
 import { F32_TOL, GPU_TEST, haveGpu } from "./_helpers.ts";
 

@@ -8,8 +8,8 @@
  * Not a test file itself (no `_test` suffix): imported by the two above.
  */
 
-import * as dn from "../mod.ts";
-import type { Tensor } from "../mod.ts";
+import * as dn from "../internals.ts";
+import type { Tensor } from "../internals.ts";
 
 /**
  * Where an argument's values are drawn from:

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import * as dn from "../mod.ts";
+import * as dn from "../internals.ts";
 import { conv4, type ConvOptions, deconv4 } from "../src/ops/conv.ts";
 import { getOp } from "../src/ops/registry.ts";
 

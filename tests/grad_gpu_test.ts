@@ -14,8 +14,8 @@
  */
 
 import assert from "node:assert/strict";
-import * as dn from "../mod.ts";
-import type { Tensor } from "../mod.ts";
+import * as dn from "../internals.ts";
+import type { Tensor } from "../internals.ts";
 import { F32_TOL, GPU_TEST, haveGpu } from "./_helpers.ts";
 import { gradCases, sample } from "./grad_cases.ts";
 

@@ -12,8 +12,8 @@
  */
 
 import assert from "node:assert/strict";
-import * as dn from "../mod.ts";
-import type { DeviceName, Tensor } from "../mod.ts";
+import * as dn from "../internals.ts";
+import type { DeviceName, Tensor } from "../internals.ts";
 import { GPU_TEST, haveGpu } from "./_helpers.ts";
 
 const gpu = await haveGpu();

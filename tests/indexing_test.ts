@@ -7,7 +7,17 @@
  */
 
 import assert from "node:assert/strict";
-import { counters, fromArray, mul, readAll, Rng, square, sum, type Tensor, tidy } from "../mod.ts";
+import {
+  counters,
+  fromArray,
+  mul,
+  readAll,
+  Rng,
+  square,
+  sum,
+  type Tensor,
+  tidy,
+} from "../internals.ts";
 import { diff } from "../src/autograd/diff.ts";
 import { gcheck } from "../src/autograd/gcheck.ts";
 import { Param } from "../src/autograd/param.ts";

@@ -13,8 +13,8 @@
  */
 
 import assert from "node:assert/strict";
-import * as dn from "../mod.ts";
-import type { Tensor } from "../mod.ts";
+import * as dn from "../internals.ts";
+import type { Tensor } from "../internals.ts";
 import {
   BatchNorm,
   Chain,

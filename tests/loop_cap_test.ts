@@ -7,8 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import * as dn from "../mod.ts";
-import type { Tensor } from "../mod.ts";
+import * as dn from "../internals.ts";
+import type { Tensor } from "../internals.ts";
 import { gpuRuntime } from "../src/gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../src/gpu/uniforms.ts";
 import { emptyGpu } from "../src/tensor/tensor.ts";

@@ -10,8 +10,8 @@
  */
 
 import assert from "node:assert/strict";
-import * as dn from "../mod.ts";
-import type { Tensor } from "../mod.ts";
+import * as dn from "../internals.ts";
+import type { Tensor } from "../internals.ts";
 import { pool, type PoolOptions, unpool, type UnpoolOptions } from "../src/ops/pool.ts";
 import { assertClose, F32_TOL, GPU_TEST, haveGpu } from "./_helpers.ts";
 

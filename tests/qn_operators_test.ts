@@ -19,7 +19,7 @@
  */
 
 import assert from "node:assert/strict";
-import * as dn from "../mod.ts";
+import * as dn from "../internals.ts";
 import { LBFGSOperator, LSR1Operator, type QuasiNewtonOperator } from "../src/solvers/operators.ts";
 import { LBFGSModel, LSR1Model } from "../src/solvers/qn_models.ts";
 import type { NLPCounters, NLPMeta, SmoothNLP } from "../src/nlp/nlp.ts";

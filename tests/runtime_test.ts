@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import * as dn from "../mod.ts";
+import * as dn from "../internals.ts";
 import { UniformWriter } from "../src/gpu/uniforms.ts";
 import { GPU_TEST, haveGpu } from "./_helpers.ts";
 

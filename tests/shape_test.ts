@@ -19,7 +19,7 @@ import {
   type SliceSpec,
   type Tensor,
   transpose,
-} from "../mod.ts";
+} from "../internals.ts";
 import { GPU_TEST, haveGpu } from "./_helpers.ts";
 
 const gpu = await haveGpu();

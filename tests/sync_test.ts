@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import * as dn from "../mod.ts";
+import * as dn from "../internals.ts";
 import { gpuRuntime } from "../src/gpu/runtime.ts";
 import { assertClose, F32_TOL, GPU_TEST, haveGpu } from "./_helpers.ts";
 

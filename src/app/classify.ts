@@ -3,20 +3,23 @@
  * src/models.ts trained on MNIST or Fashion-MNIST with one of Knet's optimizers, with
  * per-epoch reports, checkpoints after every epoch and exact resumption.
  *
- * Host syncs: an epoch reads back three times (the mean training loss, the running
- * training accuracy, the test accuracy) plus once per progress-bar refresh when the bar
- * is drawn; the training steps themselves never wait for the device.
+ * Host syncs: an epoch reads back twice (the mean training loss; then the running
+ * training accuracy, the test accuracy and the test loss together) plus once per
+ * progress-bar refresh when the bar is drawn; the training steps never wait for the device.
  *
  * @module
  */
 
 import { noRecord } from "../autograd/tape.ts";
 import { counters } from "../gpu/counters.ts";
-import { fashionMnist, mnist, type MnistData } from "../data/mnist.ts";
+import { FASHION_MNIST, FASHION_MNIST_CLASSES, loadIdxSplit, MNIST } from "../data/mnist.ts";
 import { minibatch } from "../data/minibatch.ts";
 import { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from "../io/checkpoint.ts";
 import type { Chain } from "../layers/chain.ts";
-import { accuracy, nll } from "../loss.ts";
+import { paramCount } from "../layers/layer.ts";
+import { argmax } from "../ops/reduce.ts";
+import { ConfusionMatrix } from "./confusion.ts";
+import { accuracy, applyModel, nll } from "../loss.ts";
 import { buildModel, MODEL_NAMES } from "../models.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { OPTIMIZERS } from "../optim/optimizers.ts";
@@ -80,8 +83,13 @@ export interface TrainConfig {
   batch?: number;
   /** Seed of the initial weights, the shuffles and dropout (default 1). */
   seed?: number;
-  /** Directory holding the dataset's IDX files (no download then); default: the cache. */
+  /**
+   * Directory holding the dataset's IDX files (missing ones are downloaded into it unless
+   * `offline`); default `$DENET_DATA/<dataset>` or the download cache.
+   */
   dataDir?: string;
+  /** Never download: a missing data file is an error naming it. */
+  offline?: boolean;
   /** Train on the first `limit` training instances only (tests, quick runs). */
   limit?: number;
   /** Test on the first `testLimit` test instances only. */
@@ -99,8 +107,15 @@ export interface TrainConfig {
   force?: boolean;
   /** Draw a progress bar on stderr when it is a terminal (default true). */
   progressBar?: boolean;
-  /** Receives one line per epoch (default: none). */
+  /** Receives a header line, then one line per epoch (default: none). */
   log?: (line: string) => void;
+  /** Called with each epoch's report as the epoch ends (a metrics file, a plot). */
+  onEpoch?: (r: EpochReport) => void | Promise<void>;
+  /**
+   * The device and why it was chosen, for the header line (default: the default
+   * device's name); `cli.ts` passes `describeDevice()`.
+   */
+  deviceNote?: string;
 }
 
 /** One epoch's figures. */
@@ -113,6 +128,10 @@ export interface EpochReport {
   trainAccuracy: number;
   /** Fraction of test instances classified correctly after the epoch. */
   testAccuracy: number;
+  /** Mean test loss after the epoch. */
+  testLoss: number;
+  /** The learning rate (null for solvers that choose their own steps). */
+  lr: number | null;
   /** Wall seconds of the epoch (training and evaluation). */
   seconds: number;
   /** Host syncs during the epoch. */
@@ -146,11 +165,61 @@ export function makeOptimizer(name: string, lr?: number): Optimizer {
   return new (ctor as new (o: { lr?: number }) => Optimizer)(lr === undefined ? {} : { lr });
 }
 
-/** Loads the named dataset from `dir` (no download) or the default cache. */
-export function loadDataset(name: string, dir?: string): Promise<MnistData> {
+/**
+ * Loads one split of the named dataset from `dir`, `$DENET_DATA` or the download cache,
+ * downloading missing files unless `offline`.
+ */
+export function loadDatasetSplit(
+  name: string,
+  split: "train" | "test",
+  dir?: string,
+  offline = false,
+): Promise<{ x: Tensor; y: Tensor }> {
   const which = choose("dataset", name, DATASET_NAMES);
-  const opts = dir === undefined ? {} : { dir, download: false };
-  return which === "mnist" ? mnist(opts) : fashionMnist(opts);
+  const opts = { ...(dir === undefined ? {} : { dir }), ...(offline ? { download: false } : {}) };
+  return loadIdxSplit(which === "mnist" ? MNIST : FASHION_MNIST, split, opts);
+}
+
+/** Checked settings of a training run (see {@link checkTrainConfig}). */
+export interface CheckedTrainConfig {
+  /** The model's name. */
+  model: (typeof MODEL_NAMES)[number];
+  /** The dataset's name. */
+  dataset: (typeof DATASET_NAMES)[number];
+  /** The optimizer's name. */
+  optimizer: (typeof OPTIMIZER_NAMES)[number];
+  /** Epochs to reach. */
+  epochs: number;
+  /** Minibatch size. */
+  batch: number;
+  /** The seed. */
+  seed: number;
+}
+
+/**
+ * Checks every setting of `cfg` that needs neither a device nor a file (names, counts,
+ * the seed, the learning rate, solver and checkpoint combinations) and returns them with
+ * defaults filled in; throws a one-line Error naming the first bad one. `cli.ts train`
+ * calls it before any device starts.
+ */
+export function checkTrainConfig(cfg: TrainConfig): CheckedTrainConfig {
+  const model = choose("model", cfg.model ?? "lenet", MODEL_NAMES);
+  const dataset = choose("dataset", cfg.dataset ?? "mnist", DATASET_NAMES);
+  const optimizer = choose("optimizer", cfg.optimizer ?? "adam", OPTIMIZER_NAMES);
+  const epochs = positiveInt("epochs", cfg.epochs ?? 10);
+  const batch = positiveInt("batch", cfg.batch ?? 100);
+  const seed = cfg.seed ?? 1;
+  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
+    throw new Error(
+      `seed must be an integer in [0, ${MAX_SEED}] (the RNG holds 32 bits), got ${seed}`,
+    );
+  }
+  if (cfg.limit !== undefined) positiveInt("limit", cfg.limit);
+  if (cfg.testLimit !== undefined) positiveInt("test limit", cfg.testLimit);
+  if (cfg.solver !== undefined) checkSolverFlags(cfg);
+  if (cfg.force && cfg.save === undefined) throw new Error("--force applies to --save only");
+  makeOptimizer(optimizer, cfg.lr);
+  return { model, dataset, optimizer, epochs, batch, seed };
 }
 
 function firstRows(t: Tensor, n: number | undefined): Tensor {
@@ -180,33 +249,29 @@ export async function trainClassifier(cfg: TrainConfig): Promise<EpochReport[]> 
       ...resumeSettings(state, { model, dataset, optimizer, batch, seed, limit }, cfg.resume),
     };
   }
-  const model = choose("model", cfg.model ?? "lenet", MODEL_NAMES);
-  const dataset = choose("dataset", cfg.dataset ?? "mnist", DATASET_NAMES);
-  const optName = choose("optimizer", cfg.optimizer ?? "adam", OPTIMIZER_NAMES);
-  const epochs = positiveInt("epochs", cfg.epochs ?? 10);
-  const batch = positiveInt("batch", cfg.batch ?? 100);
-  const seed = cfg.seed ?? 1;
-  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
-    throw new Error(
-      `seed must be an integer in [0, ${MAX_SEED}] (the RNG holds 32 bits), got ${seed}`,
-    );
-  }
+  const { model, dataset, optimizer: optName, epochs, batch, seed } = checkTrainConfig(cfg);
   const limit = cfg.limit;
-  if (limit !== undefined) positiveInt("limit", limit);
-  if (cfg.testLimit !== undefined) positiveInt("test limit", cfg.testLimit);
   const optimizer = makeOptimizer(optName, cfg.lr);
-  if (cfg.force && cfg.save === undefined) throw new Error("--force applies to --save only");
-  const data = await loadDataset(dataset, cfg.dataDir);
-  const xtrn = firstRows(data.xtrn, limit);
-  const ytrn = firstRows(data.ytrn, limit);
-  const xtst = firstRows(data.xtst, cfg.testLimit);
-  const ytst = firstRows(data.ytst, cfg.testLimit);
+  const train = await loadDatasetSplit(dataset, "train", cfg.dataDir, cfg.offline);
+  const test = await loadDatasetSplit(dataset, "test", cfg.dataDir, cfg.offline);
+  const xtrn = firstRows(train.x, limit);
+  const ytrn = firstRows(train.y, limit);
+  const xtst = firstRows(test.x, cfg.testLimit);
+  const ytst = firstRows(test.y, cfg.testLimit);
   if (cfg.save !== undefined) {
     await checkSaveTarget({ save: cfg.save, resume: cfg.resume, force: cfg.force });
   }
 
   seedGlobal(seed);
   const net = buildModel(model, { device: defaultDevice() });
+  const how = cfg.solver !== undefined
+    ? `solver ${cfg.solver}${cfg.lr !== undefined ? ` lr ${cfg.lr}` : ""}`
+    : `${optName} lr ${optimizer.lr}`;
+  cfg.log?.(
+    `train ${model}: ${paramCount(net).toLocaleString("en-US")} parameters, ${dataset} ` +
+      `${xtrn.shape[0]} train / ${xtst.shape[0]} test, batch ${batch}, ${how}, ` +
+      `device ${cfg.deviceNote ?? defaultDevice()}`,
+  );
   let done = 0;
   let lr = cfg.lr ?? null;
   if (state !== null) {
@@ -227,9 +292,11 @@ export async function trainClassifier(cfg: TrainConfig): Promise<EpochReport[]> 
       seed,
       lr: cfg.lr,
       log: cfg.log,
+      onEpoch: cfg.onEpoch,
     });
   }
   const dtst = minibatch(xtst, ytst, batch, { partial: true });
+  const testCount = countedLabels(ytst);
   const correct = zeros([1]);
   const loss = (x: Tensor, y: Tensor): Tensor => {
     const scores = net.forward(x);
@@ -256,17 +323,24 @@ export async function trainClassifier(cfg: TrainConfig): Promise<EpochReport[]> 
             `--lr)${cfg.save !== undefined ? `; ${cfg.save} keeps the last good epoch` : ""}`,
         );
       }
-      const [right] = await readAll([correct]);
-      const testAccuracy = await accuracy(net, dtst);
+      const { accuracy: testAccuracy, loss: testLoss, extra: [right] } = await testMetrics(
+        net,
+        dtst,
+        testCount,
+        [correct],
+      );
       const report = finishEpoch({
         epoch,
         loss: bar.meanLoss,
         // The instances the epoch saw (the batch shrinks to N when N < batch).
-        trainAccuracy: right[0] / (dtrn.length * dtrn.batchSize),
+        trainAccuracy: right / (dtrn.length * dtrn.batchSize),
         testAccuracy,
+        testLoss,
+        lr: optimizer.lr,
       });
       reports.push(report);
       cfg.log?.(formatEpoch(report));
+      await cfg.onEpoch?.(report);
       if (cfg.save !== undefined) {
         const job: JobState = {
           model,
@@ -330,6 +404,47 @@ function setLearningRate(model: Chain, lr: number): void {
 }
 
 /**
+ * Test accuracy and mean loss of `net` on `data`, and the values of the one-element
+ * tensors `extra`, in one host sync (instances with negative labels are not counted).
+ */
+async function testMetrics(
+  net: Chain,
+  data: Iterable<readonly [Tensor, Tensor]>,
+  counted: number,
+  extra: Tensor[] = [],
+): Promise<{ accuracy: number; loss: number; extra: number[] }> {
+  const sums = noRecord(() => {
+    let right: Tensor | null = null, total: Tensor | null = null;
+    for (const [x, y] of data) {
+      const scores = applyModel(net, x);
+      const c = accuracy(scores, y, { average: false });
+      const l = nll(scores, y, { average: false });
+      scores.dispose();
+      if (right === null) [right, total] = [c, l];
+      else {
+        axpy(1, c, right);
+        axpy(1, l, total!);
+        c.dispose();
+        l.dispose();
+      }
+    }
+    return { right, total };
+  });
+  if (sums.right === null) throw new Error("the test set is empty");
+  const [r, t, ...rest] = await readAll([sums.right, sums.total!, ...extra]);
+  sums.right.dispose();
+  sums.total!.dispose();
+  return { accuracy: r[0] / counted, loss: t[0] / counted, extra: rest.map((v) => v[0]) };
+}
+
+/** Labels that count (the non-negative ones) in a CPU label tensor. */
+function countedLabels(y: Tensor): number {
+  let n = 0;
+  for (const v of y.dataSync()) if (v >= 0) n++;
+  return n;
+}
+
+/**
  * Starts timing an epoch; the returned function completes the epoch's report with the
  * seconds, host syncs and dispatches since then.
  */
@@ -375,27 +490,70 @@ export interface EvalReport {
   testAccuracy: number;
   /** Mean test loss. */
   testLoss: number;
+  /** True class against predicted class, when asked for (`confusion: true`). */
+  confusion?: ConfusionMatrix;
 }
 
-/** Loads a checkpoint written by `cli.ts train --save` and measures it on the test set. */
+/** Options of {@link evaluateCheckpoint}. */
+export interface EvalOptions {
+  /** Directory of the dataset's files (default `$DENET_DATA/<dataset>` or the cache). */
+  dataDir?: string;
+  /** Never download a missing test file. */
+  offline?: boolean;
+  /** Minibatch size (default 500). */
+  batch?: number;
+  /** Test on the first `testLimit` test instances only. */
+  testLimit?: number;
+  /** Also count the confusion matrix (one more pass over the test set). */
+  confusion?: boolean;
+}
+
+/**
+ * Loads a checkpoint written by `cli.ts train --save` and measures it on the test set
+ * (only the test files are read, downloaded when missing unless `offline`).
+ */
 export async function evaluateCheckpoint(
   path: string,
-  opts: { dataDir?: string; batch?: number; testLimit?: number } = {},
+  opts: EvalOptions = {},
 ): Promise<EvalReport> {
   const state = await readJobState(path);
-  const data = await loadDataset(state.dataset, opts.dataDir);
+  const batch = positiveInt("batch", opts.batch ?? 500);
+  if (opts.testLimit !== undefined) positiveInt("test limit", opts.testLimit);
+  const test = await loadDatasetSplit(state.dataset, "test", opts.dataDir, opts.offline);
   const net: Chain = buildModel(state.model, { device: defaultDevice() });
   await loadCheckpoint(path, net, { optimizer: false });
-  const batch = positiveInt("batch", opts.batch ?? 500);
-  const dtst = minibatch(
-    firstRows(data.xtst, opts.testLimit),
-    firstRows(data.ytst, opts.testLimit),
-    batch,
-    { partial: true },
+  const xtst = firstRows(test.x, opts.testLimit);
+  const ytst = firstRows(test.y, opts.testLimit);
+  const dtst = minibatch(xtst, ytst, batch, { partial: true });
+  const { accuracy: testAccuracy, loss: testLoss } = await testMetrics(
+    net,
+    dtst,
+    countedLabels(ytst),
   );
-  const testAccuracy = await accuracy(net, dtst);
-  const testLoss = await nll(net, dtst);
-  return { model: state.model, dataset: state.dataset, epoch: state.epoch, testAccuracy, testLoss };
+  const report: EvalReport = {
+    model: state.model,
+    dataset: state.dataset,
+    epoch: state.epoch,
+    testAccuracy,
+    testLoss,
+  };
+  if (opts.confusion) {
+    const preds: Tensor[] = [];
+    noRecord(() => {
+      // Each batch is used before the iterator moves on (it may recycle the batch).
+      for (const [x] of dtst) {
+        const scores = applyModel(net, x);
+        preds.push(argmax(scores, 1));
+        scores.dispose();
+      }
+    });
+    const values = await readAll(preds);
+    for (const p of preds) p.dispose();
+    const predicted = values.flatMap((v) => Array.from(v));
+    const names = state.dataset === "fashion" ? FASHION_MNIST_CLASSES : undefined;
+    report.confusion = new ConfusionMatrix(predicted, ytst.dataSync(), 10, names);
+  }
+  return report;
 }
 
 /**
@@ -411,7 +569,14 @@ async function solveClassifier(
   solver: string,
   train: readonly [Tensor, Tensor],
   test: readonly [Tensor, Tensor],
-  o: { epochs: number; batch: number; seed: number; lr?: number; log?: (l: string) => void },
+  o: {
+    epochs: number;
+    batch: number;
+    seed: number;
+    lr?: number;
+    log?: (l: string) => void;
+    onEpoch?: (r: EpochReport) => void | Promise<void>;
+  },
 ): Promise<EpochReport[]> {
   const nlp = new NeuralNLPModel(net, { train, test, batchSize: o.batch, seed: o.seed });
   const reports: EpochReport[] = [];
@@ -429,16 +594,23 @@ async function solveClassifier(
     callback: async (_m: SmoothNLP, state: SolverState, stats: ExecutionStats) => {
       if (epochsDone === reports.length) return; // iteration 0, or not at an epoch's end
       nlp.setVars(state.x);
-      const testAccuracy = await nlp.accuracy({ split: "test" });
+      const { accuracy: testAccuracy, loss: testLoss } = await testMetrics(
+        net,
+        minibatch(test[0], test[1], o.batch, { partial: true }),
+        countedLabels(test[1]),
+      );
       const trainAccuracy = await nlp.accuracy({ split: "train" });
       const report = finishEpoch({
         epoch: epochsDone,
         loss: stats.objective,
         trainAccuracy,
         testAccuracy,
+        testLoss,
+        lr: solver === "adam" ? o.lr ?? 0.001 : null,
       });
       reports.push(report);
       o.log?.(formatEpoch(report));
+      await o.onEpoch?.(report);
       finishEpoch = epochTimer();
       if (epochsDone >= o.epochs) stats.status = "user";
     },

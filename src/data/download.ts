@@ -35,6 +35,11 @@ export interface EnsureOptions {
   quiet?: boolean;
   /** The fetch function to use (default: the global `fetch`). */
   fetch?: typeof fetch;
+  /**
+   * Milliseconds a download may wait for the server (for the response, then between two
+   * chunks) before it is abandoned (default 30 000). A failed download is tried once more.
+   */
+  timeoutMs?: number;
 }
 
 /** Verified files: key (path + expectations) → "size:mtime" when verified. */
@@ -199,15 +204,45 @@ async function download(
   const fail = (what: string) =>
     new Error(`ensureFile: downloading ${path} from ${spec.url}: ${what}`);
   const doFetch = opts.fetch ?? fetch;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const abort = new AbortController();
+  let timer = setTimeout(() => abort.abort(), timeoutMs);
+  const stillAlive = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => abort.abort(), timeoutMs);
+  };
+  try {
+    return await receive(dir, path, spec, opts, doFetch, abort.signal, stillAlive, fail);
+  } catch (e) {
+    if (abort.signal.aborted) throw fail(`no data from the server for ${timeoutMs / 1000} s`);
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function receive(
+  dir: string,
+  path: string,
+  spec: FileSpec,
+  opts: EnsureOptions,
+  doFetch: typeof fetch,
+  signal: AbortSignal,
+  stillAlive: () => void,
+  fail: (what: string) => Error,
+): Promise<void> {
   let res: Response;
   try {
-    res = await doFetch(spec.url);
+    res = await doFetch(spec.url, { signal });
   } catch (e) {
     throw fail(`request failed: ${(e as Error).message}`);
   }
+  stillAlive();
   if (!res.ok) {
     await res.body?.cancel().catch(() => {});
-    throw fail(`HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}`);
+    const err = fail(`HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}`);
+    // A client error (404, 403...) will not go away on a retry.
+    throw res.status >= 400 && res.status < 500 ? Object.assign(err, { permanent: true }) : err;
   }
   if (res.body === null) throw fail("the response has no body");
   const header = res.headers.get("content-length");
@@ -232,6 +267,7 @@ async function download(
   try {
     file = await Deno.open(tmp, { write: true, createNew: true });
     for await (const chunk of res.body) {
+      stillAlive();
       done += chunk.length;
       if (spec.bytes !== undefined && done > spec.bytes) {
         throw fail(`size exceeds the expected ${spec.bytes} bytes`);
@@ -269,13 +305,14 @@ async function download(
  * result is cached per process against its size and mtime). A missing file is streamed
  * from `spec.url` to `<name>.part-<random>` in the same directory, with a progress bar on
  * stderr when stderr is a terminal (and `quiet` is not set), checked, and renamed into
- * place. On any failure the temporary file is removed and an Error names the file and
- * the problem (HTTP status, size, checksum got/expected); a partial file never appears
+ * place; a download that fails (or stalls for `timeoutMs`) is tried once more, except
+ * after an HTTP 4xx answer. On any
+ * failure the temporary file is removed and an Error names the file and the problem (HTTP status, size, checksum got/expected); a partial file never appears
  * under the final name.
  *
  * @param dir the directory of the file (created when needed)
  * @param spec the file name, its URL and what it must match
- * @param opts `download` (default true), `quiet`, `fetch`
+ * @param opts `download` (default true), `quiet`, `fetch`, `timeoutMs`
  * @returns the path of the verified file
  */
 export async function ensureFile(
@@ -307,10 +344,27 @@ export async function ensureFile(
     ].filter((s) => s !== "").join(", ");
     throw new Error(
       `ensureFile: ${path} is missing and downloading is disabled (download: false); put ` +
-        `the file there (from ${spec.url}${sums ? `; ${sums}` : ""}), pass another dir, ` +
-        `or set DENET_DATA to a folder that holds it`,
+        `the file there (from ${spec.url}${sums ? `; ${sums}` : ""}), or point --data / ` +
+        `DENET_DATA (or the dir option) at a folder that holds it`,
     );
   }
-  await download(d, path, spec, opts);
+  try {
+    await download(d, path, spec, opts);
+  } catch (first) {
+    // One retry: a dropped connection or a stalled mirror is often transient.
+    const hint = `Put the file in ${d} yourself, or point --data / DENET_DATA at a folder ` +
+      `that holds it`;
+    if ((first as { permanent?: boolean }).permanent) {
+      throw new Error(`${(first as Error).message}. ${hint}`);
+    }
+    try {
+      await download(d, path, spec, opts);
+    } catch (second) {
+      const again = (second as Error).message === (first as Error).message
+        ? ""
+        : ` (first attempt: ${(first as Error).message})`;
+      throw new Error(`${(second as Error).message}${again}; tried twice. ${hint}`);
+    }
+  }
   return path;
 }

@@ -186,8 +186,32 @@ export async function loadIdxDataset(
   spec: IdxDatasetSpec,
   opts: MnistOptions = {},
 ): Promise<MnistData> {
+  const train = await loadIdxSplit(spec, "train", opts);
+  const test = await loadIdxSplit(spec, "test", opts);
+  return { xtrn: train.x, ytrn: train.y, xtst: test.x, ytst: test.y };
+}
+
+/**
+ * One split of an MNIST-like dataset: its image and label files only (so evaluating a
+ * model needs only the test files), downloaded when missing like {@link loadIdxDataset}.
+ *
+ * @param spec the dataset's folder name, files, classes and image size
+ * @param split "train" or "test"
+ * @param opts `dir`, `baseUrl`, `download`, `quiet`, `fetch`, `timeoutMs`
+ * @returns `{ x: [N,1,H,W], y: [N] }` as CPU f32 tensors
+ */
+export async function loadIdxSplit(
+  spec: IdxDatasetSpec,
+  split: "train" | "test",
+  opts: MnistOptions = {},
+): Promise<{ x: Tensor; y: Tensor }> {
+  if (split !== "train" && split !== "test") {
+    throw new Error(`loadIdxSplit: split must be "train" or "test", got "${split}"`);
+  }
   const dir = dataDir(spec.name, opts.dir);
-  const keys = ["trainImages", "trainLabels", "testImages", "testLabels"] as const;
+  const keys = split === "train"
+    ? (["trainImages", "trainLabels"] as const)
+    : (["testImages", "testLabels"] as const);
   const paths: string[] = [];
   for (const k of keys) {
     let file = spec.files[k];
@@ -198,20 +222,12 @@ export async function loadIdxDataset(
     // One at a time: progress bars stay readable.
     paths.push(await ensureFile(dir, file, opts));
   }
-  const [trnX, trnY, tstX, tstY] = await Promise.all([
+  const [images, labels] = await Promise.all([
     readIdx(paths[0], "images"),
     readIdx(paths[1], "labels"),
-    readIdx(paths[2], "images"),
-    readIdx(paths[3], "labels"),
   ]);
-  const xtrn = toImages(spec, paths[0], trnX);
-  const xtst = toImages(spec, paths[2], tstX);
-  return {
-    xtrn,
-    ytrn: toLabels(spec, paths[1], trnY, xtrn.shape[0]),
-    xtst,
-    ytst: toLabels(spec, paths[3], tstY, xtst.shape[0]),
-  };
+  const x = toImages(spec, paths[0], images);
+  return { x, y: toLabels(spec, paths[1], labels, x.shape[0]) };
 }
 
 /**

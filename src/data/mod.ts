@@ -19,6 +19,7 @@ export {
   type IdxDatasetFiles,
   type IdxDatasetSpec,
   loadIdxDataset,
+  loadIdxSplit,
   MNIST,
   mnist,
   type MnistData,

@@ -67,10 +67,31 @@ export interface AcquireOptions {
 }
 
 /**
+ * Sets `XDG_RUNTIME_DIR` to the temporary directory when it is unset, before the first
+ * adapter request: Mesa's Vulkan drivers print "error: XDG_RUNTIME_DIR is invalid or not
+ * set in the environment." twice otherwise, on runs that succeed. Needs no permission
+ * beyond `--allow-env`; without it nothing changes.
+ */
+export function quietDriverEnv(): void {
+  try {
+    const v = Deno.env.get("XDG_RUNTIME_DIR");
+    if (v === undefined || v === "") {
+      Deno.env.set(
+        "XDG_RUNTIME_DIR",
+        Deno.build.os === "windows" ? Deno.env.get("TEMP") ?? "." : "/tmp",
+      );
+    }
+  } catch {
+    // no env permission: Mesa may print its warning, nothing else changes
+  }
+}
+
+/**
  * Requests an adapter and a device with the limits denet's kernels need.
  * @throws Error when WebGPU is missing or no adapter is found, with a hint on how to get one.
  */
 export async function acquireDevice(opts: AcquireOptions = {}): Promise<AcquiredDevice> {
+  quietDriverEnv();
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) {
     throw new Error(

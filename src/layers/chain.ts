@@ -156,6 +156,13 @@ export class Chain implements Layer {
   [Symbol.for("Deno.customInspect")](): string {
     return this.toString();
   }
+
+  /** What `deno jupyter` displays: the summary, as text and as a preformatted block. */
+  [Symbol.for("Jupyter.display")](): Record<string, string> {
+    const text = this.toString();
+    const html = text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+    return { "text/plain": text, "text/html": `<pre>${html}</pre>` };
+  }
 }
 
 /**

@@ -133,7 +133,7 @@ export function bnparams(channels: number, opts: CreateOptions = {}): Param {
 }
 
 /** Options of {@link batchnorm}. */
-export interface BatchnormOptions {
+export interface BatchnormOpOptions {
   /** Added to the variance before the square root (default 1e-5). */
   eps?: number;
   /**
@@ -180,7 +180,7 @@ export function batchnorm(
   x: Tensor,
   moments: BNMoments | null = null,
   params: Tensor | null = null,
-  opts: BatchnormOptions = {},
+  opts: BatchnormOpOptions = {},
 ): Tensor {
   if (!(x instanceof Tensor)) throw new Error(`batchnorm: x must be a Tensor, got ${typeof x}`);
   if (x.disposed) throw new Error(`batchnorm: x ${fmtShape(x.shape)} was disposed`);

@@ -451,9 +451,14 @@ export class Tensor {
     if (this.#disposed) return `${this.toString()} (disposed)`;
     const values = this.#host ?? this.#hostMirror;
     if (values === null) {
-      return `${this.toString()}\n  (values on the GPU: \`await t.data()\` or \`await t.cpu()\` to see them)`;
+      return `${this.toString()}\n  (values on the GPU: \`await show(t)\` prints them)`;
     }
     return `${this.toString()}\n${formatTensor(values, this.shape)}`;
+  }
+
+  /** What `deno jupyter` displays: the values as text, a table (rank ≤ 2) or images. */
+  [Symbol.for("Jupyter.display")](): Promise<Record<string, string>> {
+    return import("./display.ts").then((m) => m.tensorDisplayBundle(this));
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * Knet's progress bar for training loops:
  *
- *     ┣█████████████████▎  ┫ [86.83%, 903/1040, 01:36/01:50, 9.42i/s] loss 0.1423
+ *     ┣█████████████████▎  ┫ [86.83%, 903/1040, 01:36/01:50, 9.42i/s] loss 0.1423 (recent mean)
  *
  * percent done, steps done/total, elapsed/estimated total time, speed and the mean loss
  * since the previous refresh. The step losses are device tensors; they are summed on the
@@ -31,7 +31,7 @@ export interface ProgressOptions {
   steps?: number;
   /** Where to draw (default: stderr when it is a terminal, else nowhere). */
   output?: ProgressOutput | null;
-  /** The text after the bar (default: `loss <mean since the last refresh>`, once one was read). */
+  /** The text after the bar (default: `loss <mean since the last refresh> (recent mean)`, once one was read). */
   message?: (p: Progress) => string;
 }
 
@@ -125,7 +125,7 @@ export class Progress implements AsyncIterable<Tensor> {
     this.#seconds = seconds ?? (steps > 0 ? 0 : 1);
     this.#output = opts.output === undefined ? stderrIfTerminal() : opts.output;
     this.#message = opts.message ??
-      ((p) => (Number.isNaN(p.lastLoss) ? "" : `loss ${p.lastLoss.toPrecision(6)}`));
+      ((p) => (Number.isNaN(p.lastLoss) ? "" : `loss ${p.lastLoss.toPrecision(6)} (recent mean)`));
     const len = (itr as { length?: unknown }).length;
     this.total = typeof len === "number" ? len : undefined;
   }
