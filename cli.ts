@@ -160,7 +160,7 @@ function checkDevice(device: string | undefined): InitOptions {
     throw new Error(`DENET_DEVICE must be gpu or cpu, got '${env}'`);
   }
   // Without the flag, init() reads DENET_DEVICE, else picks the GPU when there is one.
-  return device === undefined ? {} : { device };
+  return device === undefined ? {} : { device, source: `--device ${device}` };
 }
 
 /** Checks that an output file's name ends in one of `exts`. */
@@ -229,7 +229,7 @@ async function train(args: string[]): Promise<number> {
   const curves = new TrainingCurves();
   const reports = await trainClassifier({
     ...cfg,
-    deviceNote: describeDevice(values.device),
+    deviceNote: describeDevice(),
     onEpoch: async (r) => {
       await metrics?.append(r);
       if (values.plot !== undefined) {

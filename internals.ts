@@ -81,7 +81,7 @@ export {
   OPTIMIZER_NAMES,
   SOLVER_NAMES,
 } from "./src/app/classify.ts";
-export { describeDevice, type DeviceSummary, deviceSummary } from "./src/app/device_summary.ts";
+export { describeDevice } from "./src/app/device_summary.ts";
 export {
   formatMetricsRow,
   METRICS_COLUMNS,

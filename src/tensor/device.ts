@@ -77,6 +77,8 @@ export interface InitOptions {
    * is a software one: see {@link isSoftwareAdapter}). `DENET_DEVICE` overrides "auto".
    */
   device?: DeviceName | "auto";
+  /** Who asked for `device`, for {@link deviceChoice}'s reason (e.g. "--device cpu"). */
+  source?: string;
 }
 
 /**
@@ -87,7 +89,7 @@ export async function init(opts: InitOptions = {}): Promise<DeviceName> {
   const env = envDevice();
   const want = opts.device ?? env ?? "auto";
   const why = opts.device !== undefined && opts.device !== "auto"
-    ? `asked for ${opts.device}`
+    ? (opts.source ?? `asked for ${opts.device}`)
     : `DENET_DEVICE=${env}`;
   if (want === "cpu") {
     const rt = await initCpu();
