@@ -146,7 +146,7 @@ Deno.test({
   ignore: !data,
   fn: async () => {
     await dn.init({ device: "cpu" });
-    const { trainClassifier, loadDataset } = await import("../src/app/classify.ts");
+    const { trainClassifier, loadDatasetSplit } = await import("../src/app/classify.ts");
     const [r] = await trainClassifier({
       model: "softmax",
       optimizer: "sgd",
@@ -159,9 +159,9 @@ Deno.test({
     // The one step scores the 5 images with the initial weights: count them directly.
     dn.seed(1);
     const net = buildModel("softmax", { device: "cpu" });
-    const d = await loadDataset("mnist", MNIST);
-    const x = dn.slice(d.xtrn, [[0, 5]]);
-    const y = dn.slice(d.ytrn, [[0, 5]]);
+    const d = await loadDatasetSplit("mnist", "train", MNIST);
+    const x = dn.slice(d.x, [[0, 5]]);
+    const y = dn.slice(d.y, [[0, 5]]);
     const right = (await dn.accuracy(net.forward(x), y, { average: false }).data())[0];
     assert.equal(r.trainAccuracy, right / 5, `${right} of 5 correct`);
   },
