@@ -64,7 +64,10 @@ Deno.test("cli: flags are checked before any device starts (< 1 s, no GPU acquir
   const bad: [string[], RegExp][] = [
     [["train", "--epochs", "0"], /epochs must be a positive integer, got 0/],
     [["train", "--model", "resnet"], /unknown model 'resnet'/],
-    [["train", "--solver", "r2", "--save", "x.st"], /--save\/--resume apply to the minibatch/],
+    [
+      ["train", "--solver", "r2", "--save", "x.st"],
+      /--save\/--resume\/--force apply to the minibatch/,
+    ],
     [["train", "--log", "m.txt"], /--log m\.txt: the file name must end in \.jsonl or \.csv/],
     [["train", "--plot", "p.png"], /--plot p\.png: the file name must end in \.svg/],
     [["train", "--device", "tpu"], /--device must be gpu or cpu/],
@@ -183,7 +186,7 @@ Deno.test({
         DENET_DEVICE: "cpu",
       });
       assert.equal(c.code, 0, c.err);
-      assert.match(c.out, /device cpu \(DENET_DEVICE=cpu\)$/m);
+      assert.match(c.out, /device cpu \(DENET_DEVICE=cpu; the CPU backend runs .* threads?\)$/m);
       const rows = (await Deno.readTextFile(`${dir}/m.jsonl`)).trim().split("\n").map((l) =>
         JSON.parse(l)
       );
