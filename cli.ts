@@ -28,6 +28,7 @@ commands:
   train [flags]        train a classifier (train --help for the flags)
   eval --load FILE     test accuracy and loss of a checkpoint written by train --save
   info                 show the WebGPU adapter, limits, features and default device
+  tune --method M      tune the MNIST MLP by goldensection|hyperband (tune --help)
   bench [--quick]      kernel benchmarks: GEMM GFLOP/s (vs a naive kernel and TensorFlow.js
                        WebGPU), elementwise and reduction GB/s (vs naive kernels)
   help                 this text`;
@@ -44,6 +45,8 @@ export async function main(args: string[]): Promise<number> {
       return await info(rest);
     case "bench":
       return await bench(rest);
+    case "tune":
+      return await (await import("./src/app/tune_cli.ts")).tuneCommand(rest);
     case undefined:
     case "help":
     case "--help":
