@@ -48,7 +48,7 @@ export interface GoldenSectionResult {
 }
 
 /** The golden ratio φ = (1 + √5)/2, Knet's default acceleration. */
-export const GOLDEN = (1 + Math.sqrt(5)) / 2;
+export const GOLDEN: number = (1 + Math.sqrt(5)) / 2;
 
 const RTOL = Math.sqrt(2 ** -52);
 
