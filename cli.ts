@@ -64,6 +64,7 @@ commands:
   train [flags]        train a classifier (train --help for the flags)
   eval --load FILE     test accuracy and loss of a checkpoint written by train --save
   info                 show the WebGPU adapter, limits, features and default device
+  tune --method M      tune the MNIST MLP by goldensection|hyperband (tune --help)
   bench [--quick]      kernel benchmarks: GEMM GFLOP/s (vs a naive kernel and TensorFlow.js
                        WebGPU), elementwise and reduction GB/s (vs naive kernels)
   help                 this text
@@ -93,6 +94,8 @@ export async function main(args: string[]): Promise<number> {
     case "-V":
       console.log(`denet ${VERSION}`);
       return 0;
+    case "tune":
+      return await (await import("./src/app/tune_cli.ts")).tuneCommand(rest);
     case undefined:
     case "help":
     case "--help":

@@ -303,3 +303,13 @@ export {
   type TrunkOptions,
   type TrunkState,
 } from "./src/solvers/mod.ts";
+// Issue 14: the fomo/TR solver surface and hyperparameter search.
+export {
+  type FirstOrderVariant,
+  fomo,
+  type R2Params,
+  type R2SolveOptions,
+  R2Solver,
+  TR,
+} from "./src/solvers/mod.ts";
+export * from "./src/tune/mod.ts";

@@ -34,7 +34,7 @@ import { NeuralNLPModel } from "../nlp/neural.ts";
 import type { SmoothNLP } from "../nlp/nlp.ts";
 import { adam as adamSolver } from "../solvers/adam.ts";
 import { lbfgs } from "../solvers/lbfgs.ts";
-import { R2 } from "../solvers/r2.ts";
+import { fomo, R2 } from "../solvers/r2.ts";
 import type { ExecutionStats, SolverState } from "../solvers/stats.ts";
 import { trunk } from "../solvers/trunk.ts";
 import { progress } from "../train/progress.ts";
@@ -59,7 +59,7 @@ export const OPTIMIZER_NAMES = [
 ] as const;
 
 /** The solvers `--solver` accepts (the network trained as an NLP model, issue 6). */
-export const SOLVER_NAMES = ["r2", "lbfgs", "adam", "trunk-lsr1"] as const;
+export const SOLVER_NAMES = ["r2", "fomo", "lbfgs", "adam", "trunk-lsr1"] as const;
 
 /** What to train. */
 export interface TrainConfig {
@@ -619,6 +619,8 @@ async function solveClassifier(
     const lr = o.lr === undefined ? {} : { lr: o.lr };
     const stats = solver === "r2"
       ? await R2(nlp, common)
+      : solver === "fomo"
+      ? await fomo(nlp, common)
       : solver === "lbfgs"
       ? await lbfgs(nlp, common)
       : solver === "adam"

@@ -18,6 +18,12 @@
  * slot, and the operator's own rule (yᵀs > eps) skips the rest, so the memory holds
  * exactly JSO's newest `mem` accepted pairs.
  *
+ * Given an {@link LBFGSModel} that the caller built, lbfgs uses the model's operator as
+ * its memory (the direction is its `applyInverse`, i.e. H = B⁻¹ by the two-loop
+ * recursion, and the accepted pairs go to it): `mem` and the scaling are the model's,
+ * and the model keeps its pairs after the solve (neither reset nor disposed). Any other
+ * problem, an {@link LSR1Model} included, is used through f and ∇f only, as in JSO.
+ *
  * Deviations from JSO (and why):
  * - Every trial evaluates f and ∇f together (`objgrad`), so `neval_grad` = `neval_obj`.
  * - When bk_max backtracks still end at a NaN or infinite f, the step is not taken:
@@ -59,6 +65,7 @@ import { zeros } from "../tensor/create.ts";
 import { tidy } from "../tensor/scope.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { LBFGSOperator } from "./operators.ts";
+import { LBFGSModel } from "./qn_models.ts";
 import {
   assign,
   type CheckResult,
@@ -74,7 +81,7 @@ import {
 
 /** Options of {@link lbfgs} (JSO's defaults). */
 export interface LBFGSSolverOptions extends SolverOptions {
-  /** Pairs kept by the inverse L-BFGS operator (default 5). */
+  /** Pairs kept by the inverse L-BFGS operator (default 5; not with an LBFGSModel). */
   mem?: number;
   /** Armijo slope factor (default max(1e-4, √eps)). */
   tau0?: number;
@@ -92,7 +99,7 @@ export interface LBFGSSolverOptions extends SolverOptions {
 export interface LBFGSState extends SolverState {
   /** The search direction −H∇f. */
   readonly d: Tensor;
-  /** The inverse L-BFGS operator. */
+  /** The L-BFGS operator (inverse, or an LBFGSModel's forward one used through H·v). */
   readonly H: LBFGSOperator;
   /** The step length of the next trial, one element. */
   readonly t: Tensor;
@@ -107,6 +114,10 @@ export async function lbfgs(
   opts: LBFGSSolverOptions = {},
 ): Promise<ExecutionStats> {
   const who = "lbfgs";
+  const given = nlp instanceof LBFGSModel ? nlp : null;
+  if (given && opts.mem !== undefined) {
+    throw new Error(`${who}: mem is the LBFGSModel's (${given.op.mem}); build the model with it`);
+  }
   const syncs0 = counters().hostSyncs;
   const t0 = performance.now();
   const { o, x } = resolveOptions(who, nlp, opts, ["mem", "tau0", "tau1", "bkMax", "bWMax"]);
@@ -125,7 +136,7 @@ export async function lbfgs(
     };
     bkMax = intIn("bkMax", opts.bkMax ?? 25);
     bWMax = intIn("bWMax", opts.bWMax ?? 5);
-    mem = opts.mem ?? 5;
+    mem = given ? given.op.mem : opts.mem ?? 5;
     if (!Number.isInteger(mem) || mem < 1) {
       throw new Error(`${who}: mem must be an integer ≥ 1, got ${mem}`);
     }
@@ -145,14 +156,15 @@ export async function lbfgs(
     sc,
   );
   const [optF, unbF, descF, badF, lsF, maxitF] = Array.from({ length: 6 }, sc);
-  const H = new LBFGSOperator(n, { mem, scaling: true, inverse: true, ...like });
+  const H = given ? given.op : new LBFGSOperator(n, { mem, scaling: true, inverse: true, ...like });
+  const applyH = (v: Tensor, out: Tensor) => given ? H.applyInverse(v, out) : H.apply(v, out);
   const owned = [x, g, d, xt, gt, sv, yv, f, gn, slope, t, phase, nbW, nbk, epsT, fmin];
   owned.push(done, iterDev, optF, unbF, descF, badF, lsF, maxitF);
 
   /** d ← −H∇f, slope ← ∇fᵀd, t ← 1, line-search counters ← 0 (masked by `m`). */
   const newDirection = (m: Tensor | null) => {
     const dn = vec();
-    H.apply(g, dn);
+    applyH(g, dn);
     scal(-1, dn);
     if (m) selectInto(m, dn, d, d);
     else copyInto(dn, d);
@@ -254,11 +266,13 @@ export async function lbfgs(
           for (const s of [phase, nbW, nbk]) assign(s, mul(s, 0));
         });
       },
+      columns: ["t"],
       probes: (): Tensor[] => [f, gn, iterDev, optF, unbF, descF, badF, lsF, maxitF, t],
       decode(v: number[]): CheckResult {
         const [fv, gv, it, opt, unb, desc, bad, ls, maxit, tv] = v;
         const r: CheckResult = { f: fv, gnorm: gv, iter: it, status: "unknown" };
         r.specific = { t: tv };
+        r.log = [tv];
         if (bad) {
           r.status = "exception";
           r.reason = startReason(fv, gv);
@@ -279,6 +293,6 @@ export async function lbfgs(
     return await runLoop(nlp, o, state, loop, new ExecutionStats(), t0, syncs0);
   } finally {
     for (const s of owned) s.dispose();
-    H.dispose();
+    if (!given) H.dispose();
   }
 }

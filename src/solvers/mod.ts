@@ -1,5 +1,5 @@
 /**
- * Solvers for min f(x) on a {@link SmoothNLP} (JSOSolvers.jl's role): `R2`, `lbfgs`,
+ * Solvers for min f(x) on a {@link SmoothNLP} (JSOSolvers.jl's role): `R2`/`fomo`/`TR`, `lbfgs`,
  * `adam` and `trunk` (trunk-lsr1), their `ExecutionStats` and JSO statuses, and the
  * limited-memory quasi-Newton operators and models they build on.
  *
@@ -20,7 +20,17 @@ export {
   type StatsCounters,
   STATUSES,
 } from "./stats.ts";
-export { R2, type R2Options, type R2State } from "./r2.ts";
+export {
+  type FirstOrderVariant,
+  fomo,
+  R2,
+  type R2Options,
+  type R2Params,
+  type R2SolveOptions,
+  R2Solver,
+  type R2State,
+  TR,
+} from "./r2.ts";
 export { lbfgs, type LBFGSSolverOptions, type LBFGSState } from "./lbfgs.ts";
 export { adam, type AdamSolverOptions, type AdamState } from "./adam.ts";
 export { trunk, type TrunkOptions, type TrunkState } from "./trunk.ts";

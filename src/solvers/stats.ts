@@ -24,7 +24,7 @@ import { sum } from "../ops/reduce.ts";
 import { concat } from "../ops/shape.ts";
 import { copyInto } from "../ops/vector.ts";
 import { checkOptionNames } from "../options.ts";
-import { zeros } from "../tensor/create.ts";
+import { full, zeros } from "../tensor/create.ts";
 import { tidy } from "../tensor/scope.ts";
 import { type DType, readAll, Tensor } from "../tensor/tensor.ts";
 
@@ -227,14 +227,16 @@ const COMMON_OPTIONS = [
 /**
  * Validates the problem and the options (`own`: the solver's option names beside the
  * common ones; any other name is an Error), and returns the common options with their
- * defaults plus a copy of the starting point (owned by the solver). Throws an Error
- * naming the solver when x0 has the wrong length, dtype or device.
+ * defaults plus a copy of the starting point (owned by the solver): a new tensor, or
+ * `into` (a solver's own iterate, reused across solves) when given. Throws an Error
+ * naming the solver when x0 has the wrong length, dtype or device, before any copy.
  */
 export function resolveOptions(
   who: string,
   nlp: SmoothNLP,
   opts: SolverOptions,
   own: readonly string[] = [],
+  into?: Tensor,
 ): { o: ResolvedOptions; x: Tensor } {
   if (opts === null || typeof opts !== "object") {
     throw new Error(`${who}: options must be an object, got ${String(opts)}`);
@@ -281,7 +283,13 @@ export function resolveOptions(
   if (o.callback !== null && typeof o.callback !== "function") {
     throw new Error(`${who}: callback must be a function`);
   }
-  const x = zeros([nlp.meta.nvar], { dtype: ref.dtype, device: ref.device });
+  if (into && (into.size !== x0.size || into.dtype !== x0.dtype || into.device !== x0.device)) {
+    throw new Error(
+      `${who}: the solver was built for ${into.size} ${into.dtype} variables on ${into.device}, ` +
+        `but ${nlp.meta.name} has ${x0.size} ${x0.dtype} variables on ${x0.device}`,
+    );
+  }
+  const x = into ?? zeros([nlp.meta.nvar], { dtype: ref.dtype, device: ref.device });
   copyInto(x0, x);
   return { o, x };
 }
@@ -340,6 +348,16 @@ export function selectInto(c: Tensor, a: Tensor, b: Tensor, out: Tensor): Tensor
   return out;
 }
 
+/**
+ * `c ? a : b` as a new one-element tensor for a 0/1 one-element `c` (exact and NaN-safe:
+ * a gather); numbers become constants of `like`'s dtype and device.
+ */
+export function pick(c: Tensor, a: Tensor | number, b: Tensor | number, like: Tensor): Tensor {
+  const opts = { dtype: like.dtype, device: like.device };
+  const t = (v: Tensor | number) => typeof v === "number" ? full([1], v, opts) : v.reshape(1);
+  return selectInto(c, t(a), t(b), zeros([1], opts));
+}
+
 /** Assigns a one-element result to a persistent one-element state tensor. */
 export function assign(dst: Tensor, value: Tensor): void {
   copyInto(value, dst);
@@ -364,12 +382,31 @@ export function since(t0: number): number {
   return (performance.now() - t0) / 1000;
 }
 
-/** Prints one progress line (verbose mode). */
-export function logLine(o: ResolvedOptions, stats: ExecutionStats, extra = ""): void {
-  console.log(
-    `${o.who} ${String(stats.iter).padStart(6)}  f ${stats.objective.toExponential(4)}  ` +
-      `‖∇f‖ ${stats.dualFeas.toExponential(2)}${extra}`,
-  );
+/** Julia's `%w.pe`: a two-digit exponent at least, right-aligned to width w. */
+function fmtE(v: number, w: number, p: number): string {
+  const t = Number.isFinite(v)
+    ? v.toExponential(p).replace(/e([+-])(\d)$/, "e$10$2")
+    : String(v).replace("Infinity", "Inf");
+  return t.padStart(w);
+}
+
+/**
+ * JSO's verbose table (`@sprintf "%5s  %9s  %7s  %7s ..."`): the header, then one row
+ * per logged check: iter, f, ‖∇f‖ and the solver's own columns (σ or Δ, ρ, the step's
+ * status, ...), numbers as `%7.1e` and text as is.
+ */
+export function logTable(
+  columns: readonly string[],
+  stats: ExecutionStats,
+  values: readonly (number | string)[] | null,
+): string {
+  const cell = (v: number | string) => typeof v === "number" ? fmtE(v, 7, 1) : v.padStart(7);
+  if (values === null) {
+    return ["iter".padStart(5), "f".padStart(9), "‖∇f‖".padStart(7)]
+      .concat(columns.map((c) => c.padStart(7))).join("  ");
+  }
+  return [String(stats.iter).padStart(5), fmtE(stats.objective, 9, 2), fmtE(stats.dualFeas, 7, 1)]
+    .concat(values.map(cell)).join("  ");
 }
 
 /** What a check reads back and how a solver's loop reports it. */
@@ -389,6 +426,8 @@ export interface CheckResult {
   reason?: string;
   /** Solver-specific values to publish (σ, radius, ...). */
   specific?: SolverSpecific;
+  /** The verbose table's solver columns for this check (see {@link DeviceLoop.columns}). */
+  log?: (number | string)[];
 }
 
 /** A solver's device-side iteration, driven by {@link runLoop}. */
@@ -407,6 +446,8 @@ export interface DeviceLoop {
   probes(): Tensor[];
   /** Interprets the values read from {@link probes}. */
   decode(values: number[]): CheckResult;
+  /** The verbose table's solver columns after iter, f and ‖∇f‖ (e.g. σ, ρk, step). */
+  readonly columns?: readonly string[];
 }
 
 function applyCheck(stats: ExecutionStats, r: CheckResult): void {
@@ -445,9 +486,15 @@ export async function runLoop(
   applyCheck(stats, first);
   stats.status = first.status !== "unknown" ? first.status : limitStatus(nlp, hostMaxIter, 0, 0);
   stats.counters = snapshotCounters(nlp, syncs0);
-  if (o.verbose > 0) logLine(o, stats);
+  const cols = loop.columns ?? [];
+  const log = (r: CheckResult) => console.log(logTable(cols, stats, r.log ?? []));
+  if (o.verbose > 0) {
+    console.log(logTable(cols, stats, null));
+    log(first);
+  }
   if (cb) await cb(nlp, state, stats);
   let lastCb = stats.iter;
+  let lastLog = stats.iter; // a row per iteration at most (a step may not end one)
   let version = nlp.version;
   let ran = 0;
   while (stats.status === "unknown") {
@@ -465,8 +512,10 @@ export async function runLoop(
     stats.status = r.status !== "unknown" ? r.status : limit;
     stats.elapsedTime = since(t0);
     stats.counters = snapshotCounters(nlp, syncs0);
-    if (o.verbose > 0 && (stats.iter % o.verbose === 0 || stats.status !== "unknown")) {
-      logLine(o, stats);
+    const due = stats.iter % o.verbose === 0 && stats.iter !== lastLog;
+    if (o.verbose > 0 && (due || stats.status !== "unknown")) {
+      lastLog = stats.iter;
+      log(r);
     }
     if (
       cb && (asked || stats.iter - lastCb >= o.callbackEvery || stats.status !== "unknown")

@@ -1,7 +1,10 @@
 /**
- * trunk: JSOSolvers' `trunk` trust-region method on an L-SR1 model of the problem
- * (`trunk(LSR1Model(nlp))`, the solver "trunk-lsr1"), monotone variant, every decision
- * on the device.
+ * trunk: JSOSolvers' `trunk` trust-region method on a quasi-Newton model of the problem,
+ * monotone variant, every decision on the device. `trunk(nlp)` builds an L-SR1 model
+ * itself (the solver "trunk-lsr1"); `trunk(new LSR1Model(nlp))` and
+ * `trunk(new LBFGSModel(nlp))` ("trunk-lbfgs") use the model the caller built, as
+ * JSOSolvers does: its operator receives the pairs (it is neither reset nor disposed, so
+ * it carries what it learned into the next solve; call `model.reset()` for a fresh start).
  *
  * Each iteration solves min gᵀs + ½sᵀBs, ‖s‖ ≤ Δ approximately by Steihaug–Toint
  * truncated CG (Krylov.jl's `cg` with `radius` and `atol`, `rtol` = cgtol: stop on the
@@ -76,12 +79,13 @@ import { axpy, copyInto, scal } from "../ops/vector.ts";
 import { full, zeros } from "../tensor/create.ts";
 import { tidy } from "../tensor/scope.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import { LSR1Model } from "./qn_models.ts";
+import { LBFGSModel, LSR1Model, type QuasiNewtonNLP } from "./qn_models.ts";
 import {
   assign,
   type CheckResult,
   ExecutionStats,
   nonFiniteProbe,
+  pick as pickScalar,
   resolveOptions,
   runLoop,
   selectInto,
@@ -92,13 +96,14 @@ import {
 
 /** Options of {@link trunk} (JSO's defaults). */
 export interface TrunkOptions extends SolverOptions {
-  /** Pairs kept by the L-SR1 operator (default 5). */
+  /** Pairs kept by the L-SR1 operator trunk builds (default 5; not with a model given). */
   mem?: number;
   /** Most backtracks along a rejected step (default 10). */
   bkMax?: number;
   /**
    * CG iterations queued per trust-region iteration (default min(max(2n, 50),
-   * 2(mem + 1)); JSO's cap is max(2n, 50), see the module doc).
+   * 2(mem + 1)) for L-SR1 and min(max(2n, 50), 2(2mem + 1)) for L-BFGS, whose B has up
+   * to 2mem + 1 distinct eigenvalues; JSO's cap is max(2n, 50), see the module doc).
    */
   cgItmax?: number;
   /** See {@link SolverCallback}; the solver argument is a {@link TrunkState}. */
@@ -107,8 +112,8 @@ export interface TrunkOptions extends SolverOptions {
 
 /** What trunk shows the callback (live device tensors). */
 export interface TrunkState extends SolverState {
-  /** The L-SR1 model (its operator is `model.op`). */
-  readonly model: LSR1Model;
+  /** The quasi-Newton model (its operator is `model.op`). */
+  readonly model: QuasiNewtonNLP;
   /** The trust-region radius Δ, one element. */
   readonly radius: Tensor;
   /** f(x), one element. */
@@ -116,20 +121,28 @@ export interface TrunkState extends SolverState {
 }
 
 /**
- * Minimizes `nlp` by trunk with an L-SR1 Hessian model from `opts.x0 ?? nlp.meta.x0`.
- * Throws an Error for bad options or an x0 of the wrong length/dtype/device;
+ * Minimizes `nlp` by trunk from `opts.x0 ?? nlp.meta.x0`, on the quasi-Newton model
+ * `nlp` when it is an {@link LSR1Model} or {@link LBFGSModel}, else on an L-SR1 model
+ * built (and freed) here. Throws an Error for bad options (`mem` with a model given is
+ * one: the model's operator fixes it) or an x0 of the wrong length/dtype/device;
  * everything else ends in a status.
  */
 export async function trunk(nlp: SmoothNLP, opts: TrunkOptions = {}): Promise<ExecutionStats> {
-  const who = "trunk-lsr1";
+  const given = nlp instanceof LSR1Model || nlp instanceof LBFGSModel ? nlp : null;
+  const lbfgsB = given instanceof LBFGSModel;
+  const who = lbfgsB ? "trunk-lbfgs" : "trunk-lsr1";
+  if (given && opts.mem !== undefined) {
+    throw new Error(`${who}: mem is the model's (${given.op.mem}); build the model with it`);
+  }
   const syncs0 = counters().hostSyncs;
   const t0 = performance.now();
   const { o, x } = resolveOptions(who, nlp, opts, ["mem", "bkMax", "cgItmax"]);
   const n = nlp.meta.nvar;
-  const mem = opts.mem ?? 5;
+  const mem = given ? given.op.mem : opts.mem ?? 5;
   const bkMax = opts.bkMax ?? 10;
-  const cgItmax = opts.cgItmax ?? Math.min(Math.max(2 * n, 50), 2 * (mem + 1));
-  let model: LSR1Model;
+  const distinct = lbfgsB ? 2 * mem + 1 : mem + 1; // B's distinct eigenvalues, at most
+  const cgItmax = opts.cgItmax ?? Math.min(Math.max(2 * n, 50), 2 * distinct);
+  let model: QuasiNewtonNLP;
   try {
     if (!Number.isInteger(bkMax) || bkMax < 0) {
       throw new Error(`${who}: bkMax must be an integer ≥ 0, got ${bkMax}`);
@@ -137,7 +150,7 @@ export async function trunk(nlp: SmoothNLP, opts: TrunkOptions = {}): Promise<Ex
     if (!Number.isInteger(cgItmax) || cgItmax < 1) {
       throw new Error(`${who}: cgItmax must be an integer ≥ 1, got ${cgItmax}`);
     }
-    model = new LSR1Model(nlp, { mem });
+    model = given ?? new LSR1Model(nlp, { mem });
   } catch (e) {
     x.dispose();
     throw e;
@@ -163,10 +176,7 @@ export async function trunk(nlp: SmoothNLP, opts: TrunkOptions = {}): Promise<Ex
   const maxRadius = 1 / Math.sqrt(eps);
 
   /** `c ? a : b` as a new one-element tensor (exact and NaN-safe: a gather). */
-  const pick = (c: Tensor, a: Tensor | number, b: Tensor | number): Tensor => {
-    const t = (v: Tensor | number) => typeof v === "number" ? full([1], v, like) : v.reshape(1);
-    return selectInto(c, t(a), t(b), sc());
-  };
+  const pick = (c: Tensor, a: Tensor | number, b: Tensor | number) => pickScalar(c, a, b, x);
 
   /**
    * One Steihaug–Toint CG iteration on B s = −g, masked by cgRun (0: an exact no-op on
@@ -323,6 +333,7 @@ export async function trunk(nlp: SmoothNLP, opts: TrunkOptions = {}): Promise<Ex
           assign(phase, mul(phase, 0));
         });
       },
+      columns: ["Δ", "inner", "bk"],
       probes: (): Tensor[] => [
         f,
         gn,
@@ -343,6 +354,7 @@ export async function trunk(nlp: SmoothNLP, opts: TrunkOptions = {}): Promise<Ex
         const [fv, gv, it, opt, negp, nd, bad, exc, maxit, rad, cgi, hits, bks, unb] = v;
         const r: CheckResult = { f: fv, gnorm: gv, iter: it, status: "unknown" };
         r.specific = { radius: rad, cgIters: cgi, cgCapHits: hits, backtracks: bks };
+        r.log = [rad, it === 0 ? "" : String(cgi), it === 0 ? "" : String(bks)];
         if (bad) {
           r.status = "exception";
           r.reason = startReason(fv, gv);
@@ -360,6 +372,6 @@ export async function trunk(nlp: SmoothNLP, opts: TrunkOptions = {}): Promise<Ex
     return await runLoop(nlp, o, state, loop, new ExecutionStats(), t0, syncs0);
   } finally {
     for (const t of owned) t.dispose();
-    model.dispose();
+    if (!given) model.dispose();
   }
 }
