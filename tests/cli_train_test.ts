@@ -107,7 +107,7 @@ Deno.test({
     }
     await assert.rejects(
       trainClassifier({ ...small, model: "mlp", solver: "bfgs" }),
-      /unknown solver 'bfgs' \(expected one of: r2, lbfgs, adam, trunk-lsr1\)/,
+      /unknown solver 'bfgs' \(expected one of: r2, fomo, lbfgs, adam, trunk-lsr1\)/,
     );
   },
 });

@@ -105,7 +105,7 @@ export class ThreadPool {
     if (size > READY_SLOTS) size = READY_SLOTS;
     const ctl = new SharedArrayBuffer(ARGS_BYTE + MAX_ARGS * 8);
     const source = `(${workerMain.toString()})()`;
-    return new ThreadPool(size, names, ctl, (pool) => {
+    const pool = new ThreadPool(size, names, ctl, (pool) => {
       const ready: Promise<void>[] = [];
       for (let tid = 1; tid < size; tid++) {
         const w = new Worker(source, {
@@ -138,6 +138,8 @@ export class ThreadPool {
       }
       return ready;
     });
+    globalThis.addEventListener("unload", () => pool.stop());
+    return pool;
   }
 
   /** Resolves when every worker is ready. */
@@ -199,12 +201,20 @@ export class ThreadPool {
     }
   }
 
-  /** Stops the workers. */
-  async close(): Promise<void> {
+  /**
+   * Tells the workers to leave their loop (synchronous: they end on their own). Done at
+   * the program's unload, so no worker is still spinning while the process tears down.
+   */
+  stop(): void {
     const I = this.#ctl;
-    I[FN] = -1;
+    Atomics.store(I, FN, -1);
     Atomics.add(I, SEQ, 1);
     Atomics.notify(I, SEQ);
+  }
+
+  /** Stops the workers and waits until they have ended. */
+  async close(): Promise<void> {
+    this.stop();
     await Promise.all(this.#workers.map((w) => w.terminate()));
     this.#workers.length = 0;
   }
