@@ -171,6 +171,14 @@ INLINE void strides(int trans, int rows, int cols, int *rs, int *cs) {
   else { *rs = cols; *cs = 1; }
 }
 
+/* A block of n rows (or columns) for nt threads: about n/(2 nt), a multiple of `unit`,
+ * at least `least`. */
+INLINE int block_of(int n, int nt, int unit, int least) {
+  int b = (n + 2 * nt - 1) / (2 * nt);
+  b = (b + unit - 1) / unit * unit;
+  return imax(b, least);
+}
+
 /*
  * One GEMM over threads: C[M,N] (ldc = N) = alpha*op(A)*op(B) + beta*C, where A is stored
  * [M,K] ([K,M] when transA) and B [K,N] ([N,K] when transB). Threads take blocks of
@@ -185,12 +193,13 @@ void gemm(int M, int N, int K, const f32 *A, int transA, const f32 *B, int trans
   strides(transB, K, N, &rsB, &csB);
   f32 *w = work + (long)tid * WORK_FLOATS;
   int lo, hi;
+  /* each block packs all of op(B) (or op(A)) again: about two blocks per thread */
   if (M >= N) {
-    while (grab(M, 4 * MR, &lo, &hi))
+    while (grab(M, block_of(M, nt, MR, MC), &lo, &hi))
       gemm_core(hi - lo, N, K, A + (long)lo * rsA, rsA, csA, B, rsB, csB, C + (long)lo * N, N,
                 alpha, beta, w);
   } else {
-    while (grab(N, 4 * NR, &lo, &hi))
+    while (grab(N, block_of(N, nt, NR, 4 * NR), &lo, &hi))
       gemm_core(M, hi - lo, K, A, rsA, csA, B + (long)lo * csB, rsB, csB, C + lo, N, alpha, beta,
                 w);
   }
