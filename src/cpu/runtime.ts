@@ -66,6 +66,8 @@ export class CpuRuntime {
   readonly gemmWorkFloats: number;
   /** Byte offset of the kernels' shared work counter (zeroed before each call). */
   readonly #jobCounter: number;
+  /** A view of that counter (remade when a memory grow replaces the buffer). */
+  #counterView: Int32Array | null = null;
 
   constructor() {
     const relaxedBytes = decode(WASM_RELAXED);
@@ -114,7 +116,10 @@ export class CpuRuntime {
     const fn = this.kernels[name];
     if (fn === undefined) throw new Error(`${op}: unknown CPU kernel '${name}'`);
     // the threads of this call take their chunks from the counter (see denet.h's grab)
-    Atomics.store(new Int32Array(this.memory.buffer, this.#jobCounter, 1), 0, 0);
+    if (this.#counterView?.buffer !== this.memory.buffer) {
+      this.#counterView = new Int32Array(this.memory.buffer, this.#jobCounter, 1);
+    }
+    Atomics.store(this.#counterView, 0, 0);
     if (parallel) {
       this.pool.run(op, name, fn, args);
       return;

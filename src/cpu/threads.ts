@@ -72,7 +72,7 @@ export class ThreadPool {
   /** Threads a job may run on (workers + the caller). */
   readonly size: number;
   readonly #ready: Promise<void>;
-  readonly #names: readonly string[];
+  readonly #index: ReadonlyMap<string, number>;
   readonly #ctl: Int32Array;
   readonly #args: Float64Array;
   readonly #workers: Worker[] = [];
@@ -84,7 +84,7 @@ export class ThreadPool {
     start: (pool: ThreadPool) => Promise<void>[],
   ) {
     this.size = size;
-    this.#names = names;
+    this.#index = new Map(names.map((n, i) => [n, i]));
     this.#ctl = new Int32Array(ctl);
     this.#args = new Float64Array(ctl, ARGS_BYTE, MAX_ARGS);
     this.#ready = Promise.all(start(this)).then(() => {});
@@ -169,7 +169,7 @@ export class ThreadPool {
       }
       return;
     }
-    const fn = this.#names.indexOf(name);
+    const fn = this.#index.get(name) ?? -1;
     if (fn < 0) throw new Error(`${op}: unknown CPU kernel '${name}'`);
     if (args.length > MAX_ARGS) throw new Error(`${op}: too many kernel arguments`);
     for (let i = 0; i < args.length; i++) this.#args[i] = args[i];
