@@ -17,6 +17,7 @@ import gemmNaive from "../../kernels/gemm_naive.wgsl" with { type: "text" };
 import optim from "../../kernels/optim.wgsl" with { type: "text" };
 import reduce from "../../kernels/reduce.wgsl" with { type: "text" };
 import reduceNaive from "../../kernels/reduce_naive.wgsl" with { type: "text" };
+import rnnCell from "../../kernels/rnn_cell.wgsl" with { type: "text" };
 import softmax from "../../kernels/softmax.wgsl" with { type: "text" };
 import stridedCopy from "../../kernels/strided_copy.wgsl" with { type: "text" };
 import unary from "../../kernels/unary.wgsl" with { type: "text" };
@@ -37,6 +38,7 @@ const SOURCES: Record<KernelName, string> = {
   optim,
   reduce,
   reduce_naive: reduceNaive,
+  rnn_cell: rnnCell,
   softmax,
   strided_copy: stridedCopy,
   unary,
@@ -59,6 +61,7 @@ export type KernelName =
   | "optim"
   | "reduce"
   | "reduce_naive"
+  | "rnn_cell"
   | "softmax"
   | "strided_copy"
   | "unary"
