@@ -60,6 +60,16 @@ export class Tape {
   readonly nodes: TapeNode[] = [];
   readonly #recorded = new Set<Tensor>();
   #closed = false;
+  readonly #onClose: (() => void)[] = [];
+
+  /**
+   * Runs `fn` when the tape closes (after the backward pass, or when `diff` gives up):
+   * an op frees there what it kept for its backward rule.
+   */
+  onClose(fn: () => void): void {
+    if (this.#closed) fn();
+    else this.#onClose.push(fn);
+  }
 
   /** Whether `t` carries a gradient on this tape: a Param or a recorded output. */
   tracks(t: Tensor): boolean {
@@ -94,6 +104,7 @@ export class Tape {
     }
     this.nodes.length = 0;
     this.#recorded.clear();
+    for (const fn of this.#onClose.splice(0)) fn();
   }
 }
 

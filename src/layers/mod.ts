@@ -9,6 +9,8 @@
  * - {@link Flatten}: [N, ...] → [N, rest] (Knet's `mat`).
  * - {@link BatchNorm}: batch normalization with running statistics.
  * - {@link Embedding}: a lookup table, rows taken by token id.
+ * - {@link RNN}: Knet's recurrent layer (relu, tanh, LSTM, GRU; stacked, bidirectional,
+ *   `batchSizes`), with {@link rnnparam} / {@link rnnparams} for its gate matrices.
  * - {@link Chain} / {@link Sequential}: layers and functions applied in turn, with
  *   `loss(x, y)`, `paramCount` and a readable summary.
  *
@@ -39,3 +41,12 @@ export { Flatten } from "./flatten.ts";
 export { BatchNorm, type BatchNormOptions } from "./batchnorm.ts";
 export { Embedding, type EmbeddingOptions } from "./embedding.ts";
 export { Chain, type ChainElement, Sequential } from "./chain.ts";
+export {
+  RNN,
+  type RnnForwardOptions,
+  type RnnOptions,
+  type RnnState,
+  type RnnWeights,
+} from "./rnn.ts";
+export { rnnparam, rnnparams } from "./rnn_params.ts";
+export type { RnnMode } from "../ops/rnn_cell.ts";
