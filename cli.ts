@@ -3,7 +3,9 @@
  * `deno task compile`, or `deno install` of the package's `./cli` export).
  *
  * Commands (each takes `-h`/`--help`; `--version` prints the version):
- *   train    train softmax/mlp/lenet on MNIST or Fashion-MNIST (see `train --help`)
+ *   train    train softmax/mlp/lenet on MNIST or Fashion-MNIST, or charlm on
+ *            tinyshakespeare (see `train --help`, `train --model charlm --help`)
+ *   generate text from a CharLM checkpoint (see `generate --help`)
  *   eval     measure a checkpoint written by `train --save` on the test set
  *   info     the WebGPU adapter, its limits and features, and the default device
  *   bench    kernel benchmarks (GEMM, elementwise, reductions) with baselines and peers
@@ -61,7 +63,9 @@ const usage = (p: string) =>
   `usage: ${p} <command> [flags]
 
 commands:
-  train [flags]        train a classifier (train --help for the flags)
+  train [flags]        train a classifier (train --help for the flags), or the
+                       character-level LSTM: train --model charlm (--help for its flags)
+  generate --load FILE text from a CharLM checkpoint (generate --help)
   eval --load FILE     test accuracy and loss of a checkpoint written by train --save
   info                 show the WebGPU adapter, limits, features and default device
   tune --method M      tune the MNIST MLP by goldensection|hyperband (tune --help)
@@ -86,6 +90,8 @@ export async function main(args: string[]): Promise<number> {
       return await train(rest);
     case "eval":
       return await evaluate(rest);
+    case "generate":
+      return await (await import("./src/app/charlm_cli.ts")).generateCommand(rest);
     case "info":
       return await info(rest);
     case "bench":
@@ -116,7 +122,8 @@ learning rate, device and why), then one line per epoch (epoch, mean training lo
 running training accuracy, test accuracy, seconds); on a terminal a progress bar shows
 the recent mean loss. Every flag is checked before any device starts.
 
-  --model NAME       ${MODEL_NAMES.join("|")} (default lenet)
+  --model NAME       ${MODEL_NAMES.join("|")} (default lenet); charlm trains the
+                     character-level LSTM instead (train --model charlm --help)
   --dataset NAME     ${DATASET_NAMES.join("|")} (default mnist)
   --optimizer NAME   ${OPTIMIZER_NAMES.join("|")} (default adam)
   --solver NAME      ${SOLVER_NAMES.join("|")}: train the network as an NLP model with
@@ -174,7 +181,17 @@ function checkOutput(flag: string, path: string | undefined, exts: string[]): vo
   }
 }
 
+/** Whether the arguments ask for `--model charlm` (which has flags of its own). */
+function wantsCharLM(args: string[]): boolean {
+  return args.some((a, i) =>
+    a === "--model=charlm" || (a === "--model" && args[i + 1] === "charlm")
+  );
+}
+
 async function train(args: string[]): Promise<number> {
+  if (wantsCharLM(args)) {
+    return await (await import("./src/app/charlm_cli.ts")).charlmTrainCommand(args);
+  }
   const { values } = parseArgs({
     args,
     strict: true,

@@ -12,6 +12,9 @@ import { MAX_SEED } from "../tensor/random.ts";
 /** The checkpoint metadata key holding the job's state. */
 export const JOB_KEY = "train.job";
 
+/** The metadata key of a `cli.ts train --model charlm` checkpoint (src/app/charlm_checkpoint.ts). */
+export const CHARLM_JOB_KEY = "charlm.job";
+
 /** What a checkpoint records about the job, to resume or evaluate it. */
 export interface JobState {
   /** One of the model names of src/models.ts. */

@@ -11,7 +11,7 @@
 
 import { readCheckpointInfo } from "../io/checkpoint.ts";
 import { dirAndBase, processAlive } from "../io/files.ts";
-import { JOB_KEY } from "./resume.ts";
+import { CHARLM_JOB_KEY, JOB_KEY } from "./resume.ts";
 
 /** What {@link checkSaveTarget} needs to know about the run. */
 export interface SaveIntent {
@@ -60,7 +60,8 @@ export async function checkSaveTarget(intent: SaveIntent): Promise<void> {
   if (!info.isFile) throw new Error(`--save ${save}: the path exists and is not a file`);
   let isJob = false;
   try {
-    isJob = (await readCheckpointInfo(save)).metadata[JOB_KEY] !== undefined;
+    const meta = (await readCheckpointInfo(save)).metadata;
+    isJob = meta[JOB_KEY] !== undefined || meta[CHARLM_JOB_KEY] !== undefined;
   } catch {
     isJob = false;
   }
