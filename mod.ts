@@ -177,6 +177,13 @@ export {
   textCorpus,
   type TextCorpusOptions,
 } from "./src/data/text.ts";
+export {
+  bptt,
+  BpttBatches,
+  type BpttOptions,
+  type BpttWindow,
+  splitHeldOut,
+} from "./src/data/bptt.ts";
 
 // Layers, optimizers, training loops, checkpoints, ready-made models and the CLI's job.
 export * from "./src/layers/mod.ts";
@@ -243,6 +250,21 @@ export {
   trainClassifier,
   type TrainConfig,
 } from "./src/app/classify.ts";
+export { CharLM, type CharLMOptions } from "./src/app/charlm.ts";
+export {
+  CHARLM_DEFAULTS,
+  type CharLMEpoch,
+  charlmLoss,
+  type CharLMTrainOptions,
+  trainCharLM,
+} from "./src/app/charlm_train.ts";
+export {
+  type CharLMJob,
+  loadCharLM,
+  readCharLMJob,
+  saveCharLM,
+} from "./src/app/charlm_checkpoint.ts";
+export { drawIndex, sample, type SampleOptions } from "./src/app/generate.ts";
 
 // Pictures and metrics.
 export { imageGrid, type ImageGridOptions, saveImageGrid } from "./src/app/image_grid.ts";

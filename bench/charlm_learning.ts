@@ -12,7 +12,7 @@
  * epoch); PyTorch then runs as many epochs. Without torch the comparison is skipped with
  * a note, unless DENET_REQUIRE_TORCH=1 makes that an error.
  *
- * Run: `deno run -A bench/charlm_learning.ts [--epochs 20] [--lr 0.002] [--gclip 0]
+ * Run: `deno run -A bench/charlm_learning.ts [--epochs 20] [--lr 0.003] [--gclip 5]
  *   [--target 1.75] [--margin 0.02] [--all] [--device cpu|gpu] [--data DIR] [--json FILE]
  *   [--embed 256 --hidden 256 --batch 128 --seq-length 100 --limit CHARS --steps N]`
  *
@@ -41,9 +41,9 @@ import { torchInfo } from "./peers/torch_train.ts";
 export interface LearningOptions {
   /** Most epochs (default 20). */
   epochs?: number;
-  /** Adam's learning rate (default 0.002). */
+  /** Adam's learning rate (default 0.003). */
   lr?: number;
-  /** Per-parameter gradient clipping (default 0: off). */
+  /** Per-parameter gradient clipping norm (default 5; 0: off). */
   gclip?: number;
   /** Held-out loss to reach (default 1.75). */
   target?: number;
@@ -95,8 +95,8 @@ export interface LearningResult {
 export async function runCharLMLearning(opts: LearningOptions = {}): Promise<LearningResult> {
   const s = {
     epochs: opts.epochs ?? 20,
-    lr: opts.lr ?? 0.002,
-    gclip: opts.gclip ?? 0,
+    lr: opts.lr ?? 0.003,
+    gclip: opts.gclip ?? 5,
     target: opts.target ?? 1.75,
     margin: opts.margin ?? 0.02,
     all: opts.all ?? false,

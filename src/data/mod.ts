@@ -41,3 +41,4 @@ export {
   type TextCorpusOptions,
   TINY_SHAKESPEARE,
 } from "./text.ts";
+export { bptt, BpttBatches, type BpttOptions, type BpttWindow, splitHeldOut } from "./bptt.ts";
