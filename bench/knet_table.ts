@@ -6,12 +6,14 @@
  * subprocess (`bench/peers/torch_train.ts`; skipped with a note where torch is missing:
  * `bench/peers/setup_torch.sh` installs it). Prints a markdown table.
  *
- * Run: `deno run -A bench/knet_table.ts [--quick] [--rows softmax,mlp,lenet,linreg]
+ * Run: `deno run -A bench/knet_table.ts [--quick] [--rows linreg,softmax,mlp,lenet,charlm]
  *   [--frameworks denet,tfjs-webgpu,tfjs-wasm,pytorch] [--json FILE] [--data DIR] [--device cpu|gpu]
- *   [--seed N]`
+ *   [--seed N] [--steps N]`
  *
- * - `--data DIR`: the folder holding `mnist/` and `housing/` (default: the loaders' own
- *   lookup, `$DENET_DATA/<dataset>` then the user cache, downloading when missing).
+ * - `--data DIR`: the folder holding `mnist/`, `housing/` and `text/` (default: the loaders'
+ *   own lookup, `$DENET_DATA/<dataset>` then the user cache, downloading when missing).
+ * - `--steps N`: CharLM only: time the first N windows of its 78 per framework and scale the
+ *   seconds to the epoch (see `bench/charlm_row.ts`, which also says how CharLM is run).
  * - `--quick`: a few steps per row (LinReg 20 epochs; MNIST rows 2 epochs of 3 steps, test
  *   accuracy on 200 images) to check that everything runs; the times mean nothing.
  *
@@ -55,6 +57,21 @@ import {
   type TrainResult,
 } from "./peers/tfjs_train.ts";
 import { torchInfo, torchTrain } from "./peers/torch_train.ts";
+import { runCharLMRow } from "./charlm_row.ts";
+
+/** The table's rows: Knet's four MNIST/Housing trainings and CharLM (`bench/charlm_row.ts`). */
+export type TableRowName = RowName | "charlm";
+
+/** Every row of the table, in Knet's order. */
+export const TABLE_ROWS: readonly TableRowName[] = [...ROW_NAMES, "charlm"];
+
+/** A row's spec: Knet's four rows' {@link RowSpec}, or CharLM's (Adam, tinyshakespeare). */
+export interface TableRowSpec extends Omit<RowSpec, "name" | "dataset"> {
+  /** The key used on the command line. */
+  name: TableRowName;
+  /** The dataset's name as Knet's table prints it. */
+  dataset: RowSpec["dataset"] | "Shakespeare";
+}
 
 /** The frameworks (and backends) of the table. */
 export type Framework = "denet" | "tfjs-webgpu" | "tfjs-wasm" | "pytorch";
@@ -65,7 +82,7 @@ export const FRAMEWORKS: readonly Framework[] = ["denet", "tfjs-webgpu", "tfjs-w
 /** Options of {@link runTable}. */
 export interface TableOptions {
   /** Rows to run (default all, in Knet's order). */
-  rows?: readonly RowName[];
+  rows?: readonly TableRowName[];
   /** Frameworks to run (default all). */
   frameworks?: readonly Framework[];
   /** A few steps per row instead of the full trainings. */
@@ -76,6 +93,8 @@ export interface TableOptions {
   seed?: number;
   /** Progress lines go here (default: nowhere). */
   log?: (line: string) => void;
+  /** CharLM: time this many windows per framework and scale to the epoch. */
+  steps?: number;
 }
 
 /** One framework's run of one row. */
@@ -95,7 +114,7 @@ export interface FrameworkResult extends TrainResult {
 /** One row of the table. */
 export interface RowResult {
   /** Knet's row (model, dataset, epochs, batch, lr, published seconds). */
-  spec: RowSpec;
+  spec: TableRowSpec;
   /** Epochs actually run (fewer with `quick`). */
   epochs: number;
   /** Steps per epoch actually run. */
@@ -281,12 +300,14 @@ async function adapterName(): Promise<string> {
 
 /** Runs the table's rows with each framework (see the module doc for the method). */
 export async function runTable(opts: TableOptions = {}): Promise<TableResult> {
-  const rows = opts.rows ?? ROW_NAMES;
+  const rows = opts.rows ?? TABLE_ROWS;
   const frameworks = opts.frameworks ?? FRAMEWORKS;
   const quick = opts.quick ?? false;
   const log = opts.log ?? (() => {});
   for (const r of rows) {
-    if (!ROWS[r]) throw new Error(`knet_table: unknown row "${r}" (expected ${ROW_NAMES})`);
+    if (!TABLE_ROWS.includes(r)) {
+      throw new Error(`knet_table: unknown row "${r}" (expected ${TABLE_ROWS})`);
+    }
   }
   for (const f of frameworks) {
     if (!FRAMEWORKS.includes(f)) {
@@ -302,6 +323,19 @@ export async function runTable(opts: TableOptions = {}): Promise<TableResult> {
     rows: [],
   };
   for (const name of rows) {
+    if (name === "charlm") {
+      out.rows.push(
+        await runCharLMRow({
+          frameworks,
+          quick,
+          steps: opts.steps,
+          dataDir: opts.dataDir ? `${opts.dataDir.replace(/\/$/, "")}/text` : undefined,
+          seed: opts.seed,
+          log,
+        }),
+      );
+      continue;
+    }
     const spec = ROWS[name];
     const data = await loadRowData(spec, opts.dataDir, quick ? 200 : 10000);
     const plan = planOf(spec, data.host.n, quick);
@@ -409,6 +443,12 @@ export function markdownTable(t: TableResult): string {
     lines.push(`| ${cells.join(" | ")} |`);
   }
   const notes = t.rows.flatMap((r) => [
+    ...(r.spec.name === "charlm"
+      ? [
+        `- CharLM: Adam (lr ${r.spec.lr}) over ${r.stepsPerEpoch} windows of 128 streams × 100 ` +
+        "characters of tinyshakespeare (embedding 256, LSTM 256); loss = mean over the timed windows",
+      ]
+      : []),
     ...r.skipped.map((s) => `- ${r.spec.model}: ${s.framework} skipped: ${s.reason}`),
     ...r.results.filter((x) => x.note).map((x) => `- ${r.spec.model}: ${x.framework}: ${x.note}`),
   ]);
@@ -442,6 +482,7 @@ export async function main(
       data: { type: "string" },
       device: { type: "string" },
       seed: { type: "string" },
+      steps: { type: "string" },
     },
   });
   const list = (s: string | undefined) => s?.split(",").map((x) => x.trim()).filter(Boolean);
@@ -457,11 +498,12 @@ export async function main(
     throw new Error(`knet_table: --seed must be an integer, got ${values.seed}`);
   }
   const result = await runTable({
-    rows: list(values.rows) as RowName[] | undefined,
+    rows: list(values.rows) as TableRowName[] | undefined,
     frameworks: list(values.frameworks) as Framework[] | undefined,
     quick: values.quick,
     dataDir: values.data,
     seed,
+    steps: values.steps === undefined ? undefined : Number(values.steps),
     log: (l) => console.error(l),
   });
   print(markdownTable(result));

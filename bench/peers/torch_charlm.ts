@@ -9,6 +9,7 @@
  */
 
 import type { CharLM } from "../../src/app/charlm.ts";
+import type { HostWeight } from "../knet_models.ts";
 import type { Tensor } from "../../src/tensor/tensor.ts";
 import { torchPython } from "./torch_train.ts";
 
@@ -55,19 +56,11 @@ export interface TorchCharLMPlan {
   warmupSteps: number;
 }
 
-/** A host copy of a weight: its values and shape (denet's layout). */
-export interface HostWeight {
-  /** The values, row-major. */
-  values: Float32Array;
-  /** The shape. */
-  shape: number[];
-}
-
 /**
- * The weights of `model` as the script reads them (copied to the host now, so the model
- * can go on training): embed, W, R, bW, bR, outW, outB.
+ * The weights of `model` in denet's layouts, named as the peers read them (copied to the
+ * host now, so the model can go on training): embed, W, R, bW, bR, outW, outB.
  */
-export async function charlmWeights(model: CharLM): Promise<Record<string, HostWeight>> {
+export async function charlmWeights(model: CharLM): Promise<HostWeight[]> {
   const l = model.rnn.weights[0][0];
   if (model.rnn.numLayers !== 1 || model.rnn.bidirectional || l.W === null) {
     throw new Error("torchCharLM: the peer runs a single forward LSTM layer with input weights");
@@ -82,9 +75,9 @@ export async function charlmWeights(model: CharLM): Promise<Record<string, HostW
     ["outW", model.out.w],
     ["outB", model.out.b],
   ];
-  const out: Record<string, HostWeight> = {};
+  const out: HostWeight[] = [];
   for (const [name, t] of named) {
-    out[name] = { values: Float32Array.from(await t.data()), shape: [...t.shape] };
+    out.push({ name, values: Float32Array.from(await t.data()), shape: [...t.shape] });
   }
   return out;
 }
@@ -95,7 +88,7 @@ export async function charlmWeights(model: CharLM): Promise<Record<string, HostW
  * it fails.
  */
 export async function torchCharLM(
-  weights: Record<string, HostWeight>,
+  weights: readonly HostWeight[],
   plan: TorchCharLMPlan,
   onEpoch: (e: TorchCharLMEpoch) => void = () => {},
 ): Promise<{ threads: number; epochs: TorchCharLMEpoch[] }> {
@@ -109,9 +102,7 @@ export async function torchCharLM(
     const asBytes = (a: Int32Array | Float32Array) =>
       new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
     const files: Record<string, { file: string; shape: number[] }> = {};
-    for (const [name, w] of Object.entries(weights)) {
-      files[name] = await put(name, asBytes(w.values), w.shape);
-    }
+    for (const w of weights) files[w.name] = await put(w.name, asBytes(w.values), w.shape);
     const json = {
       data: await put("data", asBytes(plan.data), [plan.data.length]),
       trainLen: plan.trainLen,
