@@ -25,6 +25,8 @@ export interface Counters {
   poolMisses: number;
   /** Compute pipelines compiled (one per kernel specialisation). */
   pipelinesCompiled: number;
+  /** Bind groups created (the rest of the dispatches found theirs in the cache). */
+  bindGroupsCreated: number;
   /** Bytes uploaded from the host. */
   uploadBytes: number;
   /** Bytes read back to the host. */
@@ -41,6 +43,7 @@ export const liveCounters: Counters = {
   poolHits: 0,
   poolMisses: 0,
   pipelinesCompiled: 0,
+  bindGroupsCreated: 0,
   uploadBytes: 0,
   readbackBytes: 0,
 };
@@ -62,6 +65,7 @@ export function resetCounters(): void {
   liveCounters.poolHits = 0;
   liveCounters.poolMisses = 0;
   liveCounters.pipelinesCompiled = 0;
+  liveCounters.bindGroupsCreated = 0;
   liveCounters.uploadBytes = 0;
   liveCounters.readbackBytes = 0;
 }

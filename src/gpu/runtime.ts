@@ -27,19 +27,34 @@ import { type KernelName, kernelSource } from "./kernels.ts";
  */
 export type StorageBinding = GPUBuffer | GPUBufferBinding;
 
-/** The binding indices a kernel declares `var<storage, read_write>` (cached per kernel). */
-const writableCache = new Map<string, Set<number>>();
+/** How a kernel's group-0 bindings are declared: the storage ones writable or read-only. */
+interface BindingKinds {
+  /** Storage bindings declared `var<storage, read_write>`. */
+  writable: Set<number>;
+  /** Storage bindings declared `var<storage, read>` (or `var<storage>`). */
+  readOnly: Set<number>;
+}
+
+/** Binding kinds per kernel, parsed once from the WGSL source. */
+const kindsCache = new Map<string, BindingKinds>();
+
+/** The storage bindings `kernel`'s source declares, by access mode (cached). */
+function bindingKinds(kernel: KernelName): BindingKinds {
+  let kinds = kindsCache.get(kernel);
+  if (!kinds) {
+    kinds = { writable: new Set(), readOnly: new Set() };
+    const re = /@binding\((\d+)\)\s*var\s*<\s*storage\s*(?:,\s*(read_write|read)\s*)?>/g;
+    for (const m of kernelSource(kernel).matchAll(re)) {
+      (m[2] === "read_write" ? kinds.writable : kinds.readOnly).add(Number(m[1]));
+    }
+    kindsCache.set(kernel, kinds);
+  }
+  return kinds;
+}
 
 /** The storage bindings `kernel`'s source declares writable (`read_write`). */
 function writableBindings(kernel: KernelName): Set<number> {
-  let set = writableCache.get(kernel);
-  if (!set) {
-    set = new Set<number>();
-    const re = /@binding\((\d+)\)\s*var\s*<\s*storage\s*,\s*read_write\s*>/g;
-    for (const m of kernelSource(kernel).matchAll(re)) set.add(Number(m[1]));
-    writableCache.set(kernel, set);
-  }
-  return set;
+  return bindingKinds(kernel).writable;
 }
 
 function bindingRange(b: StorageBinding): { buffer: GPUBuffer; offset: number; size: number } {
@@ -77,9 +92,20 @@ const UNIFORM_CHUNK = 64 * 1024;
 export interface CachedPipeline {
   /** The compute pipeline. */
   pipeline: GPUComputePipeline;
-  /** Its group-0 layout (from `layout: "auto"`). */
+  /**
+   * Its explicit group-0 layout: binding 0 the uniform block at a dynamic offset, then the
+   * storage bindings it was made for (read-only or writable as the WGSL declares them).
+   */
   layout: GPUBindGroupLayout;
+  /** A number unique to this pipeline, for bind-group cache keys. */
+  id: number;
 }
+
+/** Bind groups kept before the cache is emptied (buffers that come and go stop mattering). */
+const BIND_GROUP_CACHE_MAX = 4096;
+
+/** The bit of storage binding `b` in a binding mask. */
+const bit = (b: number) => 2 ** b;
 
 /** The device runtime. Get the current one with {@link gpuRuntime}. */
 export class GpuRuntime {
@@ -93,6 +119,11 @@ export class GpuRuntime {
   readonly #uniformChunks: GPUBuffer[] = [];
   readonly #modules = new Map<string, GPUShaderModule>();
   readonly #pipelines = new Map<string, CachedPipeline>();
+  readonly #layouts = new Map<string, { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout }>();
+  readonly #bindGroups = new Map<string, GPUBindGroup>();
+  readonly #bufferIds = new WeakMap<GPUBuffer, number>();
+  #nextBufferId = 0;
+  readonly #dynamicOffset = new Uint32Array(1);
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #pending = 0;
@@ -220,32 +251,117 @@ export class GpuRuntime {
     return m;
   }
 
-  /** The compiled pipeline for a kernel specialisation (cached). */
+  /**
+   * The compiled pipeline for a kernel specialisation (cached), with an explicit layout
+   * over the storage bindings in `mask` (bit b set: binding b is bound; default: every
+   * storage binding the source declares). An entry point must be given every binding it
+   * uses; a binding in the mask that it does not use is allowed.
+   */
   pipeline(
     kernel: KernelName,
     constants: KernelConstants = {},
     entryPoint = "main",
+    mask?: number,
   ): CachedPipeline {
-    const keys = Object.keys(constants).sort();
-    const key = `${kernel}:${entryPoint}:${keys.map((k) => `${k}=${constants[k]}`).join(",")}`;
+    const kinds = bindingKinds(kernel);
+    if (mask === undefined) {
+      mask = 0;
+      for (const b of [...kinds.writable, ...kinds.readOnly]) mask += bit(b);
+    }
+    let key = `${kernel}:${entryPoint}:${mask}:`;
+    for (const k of Object.keys(constants).sort()) key += `${k}=${constants[k]},`;
     let cached = this.#pipelines.get(key);
     if (cached) return cached;
-    const module = this.#module(kernel);
     const c: Record<string, number> = {};
-    for (const k of keys) c[k] = Number(constants[k]);
+    for (const k of Object.keys(constants)) c[k] = Number(constants[k]);
+    const layouts = this.#layoutsFor(kernel, kinds, mask);
     this.device.pushErrorScope("validation");
     const pipeline = this.device.createComputePipeline({
       label: key,
-      layout: "auto",
-      compute: { module, entryPoint, constants: c },
+      layout: layouts.pipeline,
+      compute: { module: this.#module(kernel), entryPoint, constants: c },
     });
     this.device.popErrorScope().then((err) => {
       if (err) this.#errors.push(`kernel ${key}: ${err.message}`);
     });
-    cached = { pipeline, layout: pipeline.getBindGroupLayout(0) };
+    cached = { pipeline, layout: layouts.group, id: this.#pipelines.size };
     this.#pipelines.set(key, cached);
     liveCounters.pipelinesCompiled++;
     return cached;
+  }
+
+  /** The explicit layouts of `kernel` over the storage bindings in `mask` (cached). */
+  #layoutsFor(
+    kernel: KernelName,
+    kinds: BindingKinds,
+    mask: number,
+  ): { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout } {
+    const key = `${kernel}:${mask}`;
+    let l = this.#layouts.get(key);
+    if (l) return l;
+    const entries: GPUBindGroupLayoutEntry[] = [{
+      binding: 0,
+      visibility: GPUShaderStage.COMPUTE,
+      buffer: { type: "uniform", hasDynamicOffset: true },
+    }];
+    for (let b = 1; bit(b) <= mask; b++) {
+      if ((Math.floor(mask / bit(b)) & 1) === 0) continue;
+      if (!kinds.writable.has(b) && !kinds.readOnly.has(b)) {
+        throw new Error(`denet gpu: kernel ${kernel} declares no storage binding ${b}`);
+      }
+      entries.push({
+        binding: b,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: kinds.writable.has(b) ? "storage" : "read-only-storage" },
+      });
+    }
+    const group = this.device.createBindGroupLayout({ entries, label: key });
+    l = { group, pipeline: this.device.createPipelineLayout({ bindGroupLayouts: [group] }) };
+    this.#layouts.set(key, l);
+    return l;
+  }
+
+  /** A small number naming `buffer` in bind-group cache keys. */
+  #bufferId(buffer: GPUBuffer): number {
+    let id = this.#bufferIds.get(buffer);
+    if (id === undefined) {
+      id = this.#nextBufferId++;
+      this.#bufferIds.set(buffer, id);
+    }
+    return id;
+  }
+
+  /**
+   * The bind group of `p` with uniform chunk `chunk` at binding 0 and `buffers` at 1..n,
+   * cached by the buffers' identity (the pool hands the same buffers back in steady state,
+   * so a training loop creates bind groups only in its first steps).
+   */
+  #bindGroup(
+    p: CachedPipeline,
+    chunk: number,
+    buffers: readonly (StorageBinding | null)[],
+    kernel: string,
+  ): GPUBindGroup {
+    let key = `${p.id}|${chunk}`;
+    for (const b of buffers) {
+      if (b === null) key += "|-";
+      else if (b instanceof GPUBuffer) key += `|${this.#bufferId(b)}`;
+      else key += `|${this.#bufferId(b.buffer)}@${b.offset ?? 0}+${b.size ?? "*"}`;
+    }
+    let bg = this.#bindGroups.get(key);
+    if (bg) return bg;
+    const entries: GPUBindGroupEntry[] = [{
+      binding: 0,
+      resource: { buffer: this.#uniformChunks[chunk], offset: 0, size: UNIFORM_SLOT },
+    }];
+    buffers.forEach((b, i) => {
+      if (b) entries.push({ binding: i + 1, resource: b instanceof GPUBuffer ? { buffer: b } : b });
+    });
+    bg = this.device.createBindGroup({ layout: p.layout, entries, label: kernel });
+    if (this.#bindGroups.size >= BIND_GROUP_CACHE_MAX) this.#bindGroups.clear();
+    this.#bindGroups.set(key, bg);
+    liveCounters.bindGroupsCreated++;
+    return bg;
   }
 
   #ensurePass(): GPUComputePassEncoder {
@@ -263,7 +379,7 @@ export class GpuRuntime {
     return this.#encoder;
   }
 
-  #uniformSlot(bytes: ArrayBuffer): { buffer: GPUBuffer; offset: number } {
+  #uniformSlot(bytes: ArrayBuffer): { chunk: number; offset: number } {
     if (bytes.byteLength > UNIFORM_SLOT) {
       throw new Error(
         `denet gpu: uniform block of ${bytes.byteLength} bytes exceeds ${UNIFORM_SLOT}`,
@@ -284,7 +400,7 @@ export class GpuRuntime {
     const offset = this.#uniformUsed;
     this.#uniformHost.set(new Uint8Array(bytes), offset);
     this.#uniformUsed += UNIFORM_SLOT;
-    return { buffer: this.#uniformChunks[this.#uniformChunk], offset };
+    return { chunk: this.#uniformChunk, offset };
   }
 
   #writeUniformChunk(): void {
@@ -309,20 +425,24 @@ export class GpuRuntime {
         `denet gpu: kernel ${spec.kernel} dispatch [${x},${y},${z}] exceeds ${maxDim} workgroups per dimension`,
       );
     }
-    const { pipeline, layout } = this.pipeline(spec.kernel, spec.constants, spec.entryPoint);
-    const buffers = this.#resolveAliasing(spec);
+    let mask = 0;
+    let views = false;
+    const bs = spec.buffers;
+    for (let i = 0; i < bs.length; i++) {
+      const b = bs[i];
+      if (b === null) continue;
+      mask += bit(i + 1);
+      if (!(b instanceof GPUBuffer)) views = true;
+    }
+    const p = this.pipeline(spec.kernel, spec.constants, spec.entryPoint, mask);
+    // Only views of a shared buffer can alias legitimately (see #resolveAliasing).
+    const buffers = views ? this.#resolveAliasing(spec) : bs;
     const u = this.#uniformSlot(spec.uniforms);
-    const entries: GPUBindGroupEntry[] = [{
-      binding: 0,
-      resource: { buffer: u.buffer, offset: u.offset, size: spec.uniforms.byteLength || 16 },
-    }];
-    buffers.forEach((b, i) => {
-      if (b) entries.push({ binding: i + 1, resource: b instanceof GPUBuffer ? { buffer: b } : b });
-    });
-    const bindGroup = this.device.createBindGroup({ layout, entries, label: spec.kernel });
+    const bindGroup = this.#bindGroup(p, u.chunk, buffers, spec.kernel);
     const pass = this.#ensurePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
+    pass.setPipeline(p.pipeline);
+    this.#dynamicOffset[0] = u.offset;
+    pass.setBindGroup(0, bindGroup, this.#dynamicOffset, 0, 1);
     pass.dispatchWorkgroups(x, y, z);
     this.#batchKernels.add(spec.kernel);
     this.#pending++;
