@@ -28,6 +28,7 @@ import {
 import { describeDevice } from "./src/app/device_summary.ts";
 import { MetricsLog } from "./src/app/metrics_log.ts";
 import { TrainingCurves } from "./src/app/plot.ts";
+import { gpuProfile, gpuProfileReason } from "./src/gpu/profile.ts";
 import { gpuReady, gpuRuntime } from "./src/gpu/runtime.ts";
 import { MODEL_NAMES } from "./src/models.ts";
 import { init, type InitOptions } from "./src/tensor/device.ts";
@@ -79,7 +80,9 @@ commands:
 environment:
   DENET_DATA=DIR       where datasets live (DIR/mnist, DIR/fashion-mnist); default
                        ~/.cache/denet, filled by downloading on first use
-  DENET_DEVICE=gpu|cpu the device when --device is not given`;
+  DENET_DEVICE=gpu|cpu the device when --device is not given
+  DENET_GPU_PROFILE=software|integrated|discrete
+                       the GPU tuning profile instead of the one picked for the adapter`;
 
 /** Runs the CLI with `args`; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -342,8 +345,9 @@ async function evaluate(args: string[]): Promise<number> {
 const infoUsage = (p: string) =>
   `usage: ${p} info
 
-Shows the device denet picks and why; for the GPU, the WebGPU adapter, its features and
-the limits denet asks for.
+Shows the device denet picks and why; for the GPU, the WebGPU adapter, the tuning
+profile denet chose for it (software, integrated or discrete; DENET_GPU_PROFILE
+overrides it), its features and the limits denet asks for.
 
   -h, --help   this text`;
 
@@ -373,6 +377,7 @@ async function info(args: string[]): Promise<number> {
     `adapter:  ${info.description}${info.isFallbackAdapter ? " (fallback/software)" : ""}`,
   );
   console.log(`vendor:   ${info.vendor || "-"}  architecture: ${info.architecture || "-"}`);
+  console.log(`profile:  ${gpuProfile().name} (${gpuProfileReason()})`);
   console.log(`features: ${info.features.join(", ") || "-"}`);
   console.log("limits:");
   for (const [k, v] of Object.entries(info.limits)) console.log(`  ${k.padEnd(36)} ${v}`);

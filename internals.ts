@@ -35,6 +35,16 @@ export {
   shutdownGpu,
 } from "./src/gpu/runtime.ts";
 export { BufferPool, sizeClass } from "./src/gpu/pool.ts";
+export {
+  GPU_PROFILE_NAMES,
+  GPU_PROFILES,
+  type GpuProfile,
+  gpuProfile,
+  type GpuProfileName,
+  gpuProfileReason,
+  profileFor,
+  setGpuProfile,
+} from "./src/gpu/profile.ts";
 export { KERNEL_NAMES, type KernelName, kernelSource } from "./src/gpu/kernels.ts";
 export { isParam, isRecording } from "./src/autograd/tape.ts";
 export { fans } from "./src/init.ts";

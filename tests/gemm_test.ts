@@ -474,7 +474,7 @@ Deno.test({
   ...GPU_TEST,
   async fn() {
     // llvmpipe silently returned garbage for K ≳ 53 000 in one dispatch (its loop
-    // iteration cap); K is now summed in slices of GEMM_K_SLICE.
+    // iteration cap); K is now summed in slices of the software profile's gemmKSlice.
     const rng = new dn.Rng(7);
     const K = 70_000;
     for (const [M, N, kernel] of [[20, 25, "gemm"], [3, 5, "gemm_naive"]] as const) {

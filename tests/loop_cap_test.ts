@@ -52,7 +52,7 @@ Deno.test({
   ...GPU_TEST,
   async fn() {
     // Old main_strided: 66 000 iterations per output, cut at ~65 535 (the last rows were
-    // dropped). Now slices of REDUCE_STRIDED_SLICE rows per dispatch.
+    // dropped). Now slices of the software profile's reduceStridedSlice rows per dispatch.
     const [L, C] = [66_000, 256];
     const x = randn32([L, C], 1);
     const data = x.dataSync() as Float32Array;
@@ -242,7 +242,7 @@ Deno.test({
       [[1, 2, 256, 256], { window: 256, mode: 1, alpha: 0.5 }],
       [[1, 1, 257, 256], { window: 256, padding: [1, 0], mode: 2 }],
       [[2, 1, 40, 40], { window: 16, stride: 1, mode: 0 }],
-      // Two window-row slices (1024·17 > POOL_BUDGET); the maximum, tied, lies in the second.
+      // Two window-row slices (1024·17 > the software poolBudget); the maximum, tied, lies in the second.
       [[1, 1, 1030, 17], { window: [1024, 16], stride: 1, mode: 0 }],
       [[1, 1, 1030, 17], { window: [1024, 16], stride: 1, mode: 1 }],
     ];

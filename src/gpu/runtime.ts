@@ -19,6 +19,7 @@ import { liveCounters } from "./counters.ts";
 import { acquireDevice, type GpuInfo } from "./device.ts";
 import { BufferPool } from "./pool.ts";
 import { type KernelName, kernelSource } from "./kernels.ts";
+import { selectProfile } from "./profile.ts";
 
 /**
  * What a dispatch binds at one storage binding: a whole buffer, or a byte range of one
@@ -670,6 +671,7 @@ export function initGpu(): Promise<GpuRuntime> {
   initializing = acquireDevice({
     onLost: (reason) => created?.markLost(reason),
   }).then(({ device, info }) => {
+    selectProfile(info);
     created = new GpuRuntime(device, info);
     current = created;
     return created;

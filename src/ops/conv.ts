@@ -45,6 +45,7 @@
  * @module
  */
 
+import { gpuProfile } from "../gpu/profile.ts";
 import { kernelCall } from "../cpu/call.ts";
 import { gpuRuntime, type StorageBinding } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
@@ -372,13 +373,10 @@ function dwWasm([x, dy]: readonly Tensor[], g: ConvGeom): Tensor {
 // ---------------------------------------------------------------- GPU
 
 /**
- * Loop iterations one naive-conv invocation may run per dispatch: llvmpipe silently cuts
- * the loops of an invocation short after about 65 535 iterations in all, so naiveGpu
- * splits the reduction rows (see kernels/conv_naive.wgsl) over dispatches of at most this
- * many iterations each.
+ * The naive convolution: the reduction rows (see kernels/conv_naive.wgsl) are split over
+ * dispatches of at most the profile's `convNaiveBudget` loop iterations each (software
+ * adapters cut an invocation's loops short after about 65 535 iterations).
  */
-export const CONV_NAIVE_BUDGET = 16384;
-
 function naiveGpu(entry: "main" | "dx" | "dw", a: Tensor, b: Tensor, g: ConvGeom): Tensor {
   const shape = entry === "main" ? yShape(g) : entry === "dx" ? xShape(g) : wShape(g);
   const out = emptyGpu(shape);
@@ -391,13 +389,14 @@ function naiveGpu(entry: "main" | "dx" | "dw", a: Tensor, b: Tensor, g: ConvGeom
     : entry === "dx"
     ? [(g.O / g.G) * g.kH, g.kW]
     : [g.N * g.Ho, g.Wo];
-  if (inner + 1 > CONV_NAIVE_BUDGET) {
+  const budget = gpuProfile().convNaiveBudget;
+  if (inner + 1 > budget) {
     throw new Error(
       `${op} (naive): an inner loop of ${inner} (kW ${g.kW}, Wo ${g.Wo}) exceeds the naive ` +
-        `kernel's per-dispatch loop budget of ${CONV_NAIVE_BUDGET - 1}; use the default algorithm`,
+        `kernel's per-dispatch loop budget of ${budget - 1}; use the default algorithm`,
     );
   }
-  const step = Math.floor(CONV_NAIVE_BUDGET / (inner + 1));
+  const step = Math.floor(budget / (inner + 1));
   for (let r0 = 0; r0 < Math.max(rows, 1); r0 += step) {
     rt.dispatch({
       kernel: "conv_naive",

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { gpuProfile } from "../gpu/profile.ts";
 import { kernelCall } from "../cpu/call.ts";
 import { gpuRuntime } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
@@ -128,13 +129,6 @@ function gatherUniforms(a: TakeAttrs, jBegin = 0, jEnd = 0): ArrayBuffer {
   return new UniformWriter().u32(outer).u32(n).u32(m).u32(inner).u32(jBegin).u32(jEnd).build();
 }
 
-/**
- * Most indices one `scatter_add` dispatch walks: each invocation loops over the indices of
- * its slice, and llvmpipe silently cuts an invocation's loops short after about 65 535
- * iterations in all, so longer index lists take several dispatches.
- */
-export const SCATTER_SLICE = 16384;
-
 /** The gradient of take: scatter-add of dy (inputs [dy, idx]) into zeros of x's shape. */
 /**
  * CPU backend twins of {@link takeCpu} and {@link scatterAddCpu} (kernels/cpu/gather.c
@@ -165,12 +159,14 @@ const scatterAddOp = defineOp<TakeAttrs>({
     const { outer, inner, m } = dims(a);
     const rt = gpuRuntime();
     rt.clear(dx.buffer("take_grad"), dx.byteOffset("take_grad"), dx.size * 4);
-    // Slices of the index list, in order, each adding onto dx (zeroed just above).
-    for (let j0 = 0; j0 < m; j0 += SCATTER_SLICE) {
+    // Slices of the index list, in order, each adding onto dx (zeroed just above): each
+    // invocation loops over its slice's indices, bounded on software adapters.
+    const slice = gpuProfile().scatterSlice;
+    for (let j0 = 0; j0 < m; j0 += slice) {
       rt.dispatch({
         kernel: "gather",
         entryPoint: "scatter_add",
-        uniforms: gatherUniforms(a, j0, Math.min(m, j0 + SCATTER_SLICE)),
+        uniforms: gatherUniforms(a, j0, Math.min(m, j0 + slice)),
         buffers: [dy.binding("take_grad"), idx.binding("take_grad"), dx.binding("take_grad")],
         workgroups: grid2d(Math.ceil((outer * inner) / 64)),
       });

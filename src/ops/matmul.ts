@@ -6,6 +6,7 @@
  * @module
  */
 
+import { gpuProfile } from "../gpu/profile.ts";
 import { kernelCall } from "../cpu/call.ts";
 import { gpuRuntime } from "../gpu/runtime.ts";
 import { UniformWriter } from "../gpu/uniforms.ts";
@@ -27,12 +28,6 @@ export const GEMM_TILE_N = 128;
  * K = N = 1024: M = 1 ran 0.05 vs 0.63 GFLOP/s, M = 8 0.41 vs 0.57, M = 32 1.67 vs 0.66).
  */
 export const GEMM_SKINNY = 16;
-
-/**
- * Largest inner-dimension slice one GEMM dispatch sums (longer K takes several
- * dispatches accumulating into C; see gemmGpu).
- */
-export const GEMM_K_SLICE = 8192;
 
 /**
  * Whether the one-thread-per-output kernel beats the 128×128-tile kernel for an M×N
@@ -160,10 +155,11 @@ export function gemmGpu(inputs: readonly Tensor[], g: GemmAttrs): Tensor {
   // K = 0: op(A)·op(B) is all zeros; bind the output twice is not allowed, so use dummies.
   const aBuf = a.size > 0 ? a.binding("gemm") : rt.dummy;
   const bBuf = b.size > 0 ? b.binding("gemm") : rt.dummy;
-  // The inner dimension is summed in slices of at most GEMM_K_SLICE per dispatch, each
+  // The inner dimension is summed in slices of at most the profile's gemmKSlice per dispatch, each
   // slice after the first adding onto C: llvmpipe caps the loop iterations of one shader
   // invocation (about 65 536, all loops together) and silently returns garbage beyond.
-  for (let k0 = 0; k0 < Math.max(g.K, 1); k0 += GEMM_K_SLICE) {
+  const kSlice = gpuProfile().gemmKSlice;
+  for (let k0 = 0; k0 < Math.max(g.K, 1); k0 += kSlice) {
     const first = k0 === 0;
     const accumulate = first ? useBeta : true;
     rt.dispatch({
@@ -172,7 +168,7 @@ export function gemmGpu(inputs: readonly Tensor[], g: GemmAttrs): Tensor {
       uniforms: new UniformWriter()
         .u32(g.M).u32(g.N).u32(g.K).u32(g.batch)
         .u32(g.strideA).u32(g.strideB).u32(g.M * g.N).u32(k0)
-        .f32(g.alpha).f32(first ? (useBeta ? g.beta : 0) : 1).u32(Math.min(g.K, k0 + GEMM_K_SLICE))
+        .f32(g.alpha).f32(first ? (useBeta ? g.beta : 0) : 1).u32(Math.min(g.K, k0 + kSlice))
         .u32(0)
         .build(),
       buffers: [aBuf, bBuf, y.binding("gemm")],

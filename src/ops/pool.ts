@@ -11,6 +11,7 @@
  * @module
  */
 
+import { gpuProfile } from "../gpu/profile.ts";
 import { kernelCall } from "../cpu/call.ts";
 import { checkOptionNames } from "../options.ts";
 import { gpuRuntime, type StorageBinding } from "../gpu/runtime.ts";
@@ -239,13 +240,6 @@ export function poolBackwardCpu(x: Tensor | null, dy: Tensor, g: PoolGeometry): 
 
 // ---------------------------------------------------------------- GPU
 
-/**
- * Loop iterations one pool.wgsl invocation may run per dispatch: llvmpipe silently cuts an
- * invocation's loops short after about 65 535 iterations in all, so windows (forward) and
- * the windows holding an element (backward) are covered a slice of rows per dispatch.
- */
-export const POOL_BUDGET = 16384;
-
 function uniforms(g: PoolGeometry, total: number, r0: number, r1: number, rows: number) {
   return new UniformWriter()
     .u32(total).u32(g.h).u32(g.w).u32(g.oh)
@@ -256,17 +250,20 @@ function uniforms(g: PoolGeometry, total: number, r0: number, r1: number, rows: 
 }
 
 /**
- * Row slices [r0, r1) of `rows` rows of `inner` loop iterations each, within
- * {@link POOL_BUDGET} per slice.
+ * Row slices [r0, r1) of `rows` rows of `inner` loop iterations each, within the
+ * profile's `poolBudget` per slice (on software adapters, whose loops are cut short after
+ * about 65 535 iterations, windows and the windows holding an element are covered a slice
+ * of rows per dispatch).
  */
 function slices(op: string, g: PoolGeometry, rows: number, inner: number): [number, number][] {
-  if (inner + 1 > POOL_BUDGET) {
+  const budget = gpuProfile().poolBudget;
+  if (inner + 1 > budget) {
     throw new Error(
       `${op}: a window row of ${inner} steps (window ${g.kh}×${g.kw}, stride ${g.sh}×${g.sw}) ` +
-        `exceeds the GPU kernel's loop budget of ${POOL_BUDGET - 1} per row`,
+        `exceeds the GPU kernel's loop budget of ${budget - 1} per row`,
     );
   }
-  const step = Math.floor(POOL_BUDGET / (inner + 1));
+  const step = Math.floor(budget / (inner + 1));
   const out: [number, number][] = [];
   for (let r0 = 0; r0 < Math.max(rows, 1); r0 += step) out.push([r0, Math.min(rows, r0 + step)]);
   return out;

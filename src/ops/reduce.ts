@@ -8,6 +8,7 @@
  * @module
  */
 
+import { gpuProfile } from "../gpu/profile.ts";
 import { kernelCall } from "../cpu/call.ts";
 import { gpuRuntime, type StorageBinding } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
@@ -134,14 +135,12 @@ const SHORT_MIN_ROWS = 256;
  * loop iterations of one invocation at about 65 535, all its loops together, and silently
  * cuts the loops short beyond (no error), so no invocation may loop longer:
  * - `main` runs ceil(chunkLen / 64) + 64 iterations per thread: chunks are at most
- *   REDUCE_MAX_CHUNK long (16 448 iterations). Without this bound only adapters with storage
+ *   the profile's `reduceMaxChunk` long (2²⁰: 16 448 iterations). Without this bound only adapters with storage
  *   bindings over 2²⁶ elements could exceed the cap (rows ≥ 64 keep one chunk per row).
  * - `main_strided` runs len iterations per invocation: the axis is covered in slices of
- *   REDUCE_STRIDED_SLICE, one dispatch each, every slice resuming from the partial result.
+ *   the profile's `reduceStridedSlice` (unbounded on hardware GPUs), one dispatch each,
+ *   every slice resuming from the partial result.
  */
-export const REDUCE_MAX_CHUNK = 1 << 20;
-/** Longest slice of the reduced axis one `main_strided` dispatch covers (see above). */
-export const REDUCE_STRIDED_SLICE = 16384;
 
 /** GPU: reduces rows of a contiguous [rows, len] view (one or two dispatches). */
 export function reduceRowsGpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tensor {
@@ -153,7 +152,7 @@ export function reduceRowsGpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
   if (r.len <= SHORT_ROW && r.rows >= SHORT_MIN_ROWS) return reduceStridedGpu(x, x2, r, out);
   const chunks = Math.max(
     r.rows < SPLIT_ROWS && r.len > 2 * CHUNK ? Math.min(256, Math.ceil(r.len / CHUNK)) : 1,
-    Math.ceil(r.len / REDUCE_MAX_CHUNK),
+    Math.ceil(r.len / gpuProfile().reduceMaxChunk),
   );
   const chunkLen = Math.ceil(r.len / chunks);
   const OP = REDUCE_KINDS[r.kind];
@@ -208,24 +207,25 @@ export function reduceRowsGpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
 
 /**
  * GPU: reduces a middle axis in place (reduce.wgsl `main_strided`), one thread per output,
- * the axis in slices of {@link REDUCE_STRIDED_SLICE} (one dispatch each).
+ * the axis in slices of the profile's `reduceStridedSlice` (one dispatch each).
  */
 function reduceStridedGpu(x: Tensor, x2: Tensor | null, r: RowReduce, out: Tensor): Tensor {
   const rt = gpuRuntime();
   const isArg = r.kind === "argmax" || r.kind === "argmin";
   const xBuf = x.size > 0 ? x.binding("reduce") : rt.dummy;
-  const sliced = r.len > REDUCE_STRIDED_SLICE;
+  const slice = gpuProfile().reduceStridedSlice;
+  const sliced = r.len > slice;
   // Arg ops carry their partial values between slices in a scratch buffer.
   const scratch = isArg && sliced ? rt.alloc(r.rows * 4) : null;
   const values = isArg ? scratch ?? rt.sink : out.binding("reduce");
-  for (let j0 = 0; j0 < Math.max(r.len, 1); j0 += REDUCE_STRIDED_SLICE) {
+  for (let j0 = 0; j0 < Math.max(r.len, 1); j0 += slice) {
     rt.dispatch({
       kernel: "reduce",
       entryPoint: "main_strided",
       constants: { OP: REDUCE_KINDS[r.kind], MAP: REDUCE_MAPS[r.map], FINAL: r.sqrt ? 1 : 0 },
       uniforms: new UniformWriter()
         .u32(r.rows).u32(r.len).u32(1).u32(r.len).f32(r.scale).u32(r.inner ?? 1)
-        .u32(j0).u32(Math.min(r.len, j0 + REDUCE_STRIDED_SLICE))
+        .u32(j0).u32(Math.min(r.len, j0 + slice))
         .build(),
       buffers: [
         xBuf,

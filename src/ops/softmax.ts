@@ -7,6 +7,7 @@
  * @module
  */
 
+import { gpuProfile } from "../gpu/profile.ts";
 import { kernelCall } from "../cpu/call.ts";
 import { gpuRuntime } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
@@ -25,13 +26,6 @@ export type SoftmaxKind = keyof typeof SOFTMAX_KINDS;
 /** Rows at most this long, when there are at least SHORT_MIN_ROWS, take `main_rows`. */
 const SHORT_ROW = 64;
 const SHORT_MIN_ROWS = 256;
-/**
- * Rows longer than this are composed from ops (max, exp, sum: each bounds its loops)
- * instead of taking softmax.wgsl, whose threads loop 3·ceil(len / 256) + 18 times: llvmpipe
- * silently cuts an invocation's loops short after about 65 535 iterations in all, which
- * `main` would reach near len ≈ 5.6 million. At this bound a thread loops 12 306 times.
- */
-export const SOFTMAX_LONG_ROW = 1 << 20;
 
 interface RowsAttrs {
   kind: SoftmaxKind;
@@ -89,7 +83,9 @@ function softmaxRowsBackward(
 }
 
 /**
- * The GPU path for rows longer than {@link SOFTMAX_LONG_ROW}: the same formulas composed
+ * The GPU path for rows longer than the profile's `softmaxLongRow` (software adapters: 2²⁰;
+ * softmax.wgsl's threads loop 3·ceil(len / 256) + 18 times, and llvmpipe cuts an
+ * invocation's loops short after about 65 535 iterations): the same formulas composed
  * from reductions and elementwise ops (a few more passes over the data, no long loops).
  */
 function softmaxLongRowsGpu(x: Tensor, a: RowsAttrs): Tensor {
@@ -131,7 +127,7 @@ const softmaxRowsOp = defineOp<RowsAttrs>({
   cpu: ([x], a) => softmaxRowsCpu(x, a),
   wasm: ([x], a) => softmaxRowsWasm(x, a),
   gpu: ([x], a) => {
-    if (a.len > SOFTMAX_LONG_ROW) return softmaxLongRowsGpu(x, a);
+    if (a.len > gpuProfile().softmaxLongRow) return softmaxLongRowsGpu(x, a);
     const y = emptyGpu(a.kind === "logsumexp" ? [a.rows] : [a.rows, a.len]);
     if (y.size === 0) return y;
     const rt = gpuRuntime();

@@ -24,6 +24,7 @@
  * @module
  */
 
+import { gpuProfile } from "../gpu/profile.ts";
 import { kernelCall } from "../cpu/call.ts";
 import { gpuRuntime, type StorageBinding } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
@@ -44,13 +45,6 @@ export interface XentAttrs {
  */
 const SHORT_ROW = 64;
 const NAN_BITS = 0x7fc00000;
-/**
- * Rows longer than this take the sliced entry points of kernels/xent.wgsl, covering
- * XENT_SLICE columns per dispatch: the one-pass `backward` loops 3·ceil(len / 64) + 128
- * times per thread, and llvmpipe silently cuts an invocation's loops short after about
- * 65 535 iterations in all (`backward` would break near 1.4 million classes).
- */
-export const XENT_SLICE = 1 << 18;
 
 /** The class of instance `i` (−1: skipped), or an Error for a label that is not one. */
 function classOf(op: string, label: number, i: number, len: number): number {
@@ -155,7 +149,9 @@ function dispatchXent(
   const rt = gpuRuntime();
   const uniforms = (j0 = 0, j1 = 0) =>
     new UniformWriter().u32(a.rows).u32(a.len).u32(NAN_BITS).u32(j0).u32(j1).build();
-  if (a.len > XENT_SLICE) {
+  // Software adapters: the one-pass `backward` loops 3·ceil(len / 64) + 128 times per
+  // thread and llvmpipe cuts loops short after ~65 535 iterations: longer rows are sliced.
+  if (a.len > gpuProfile().xentSlice) {
     dispatchLongRows(direction, a, buffers, uniforms);
     return;
   }
@@ -170,7 +166,7 @@ function dispatchXent(
 }
 
 /**
- * Rows longer than {@link XENT_SLICE}: the row stats accumulate over column slices in a
+ * Rows longer than the profile's `xentSlice`: the row stats accumulate over column slices in a
  * scratch buffer (a max pass, then a sum pass), then the loss or the gradient slices.
  */
 function dispatchLongRows(
@@ -181,12 +177,13 @@ function dispatchLongRows(
 ): void {
   const rt = gpuRuntime();
   const st = rt.alloc(a.rows * 16);
+  const slice = gpuProfile().xentSlice;
   const slices = (entryPoint: string, buffers: (StorageBinding | null)[]) => {
-    for (let j0 = 0; j0 < a.len; j0 += XENT_SLICE) {
+    for (let j0 = 0; j0 < a.len; j0 += slice) {
       rt.dispatch({
         kernel: "xent",
         entryPoint,
-        uniforms: uniforms(j0, Math.min(a.len, j0 + XENT_SLICE)),
+        uniforms: uniforms(j0, Math.min(a.len, j0 + slice)),
         buffers,
         workgroups: grid2d(a.rows),
       });

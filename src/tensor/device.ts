@@ -7,6 +7,7 @@
  * @module
  */
 
+import { envProfile } from "../gpu/profile.ts";
 import { initCpu } from "../cpu/runtime.ts";
 import type { GpuInfo } from "../gpu/device.ts";
 import { gpuReady, initGpu } from "../gpu/runtime.ts";
@@ -86,6 +87,7 @@ export interface InitOptions {
  * device. Returns the chosen device. Safe to call again (e.g. after device loss).
  */
 export async function init(opts: InitOptions = {}): Promise<DeviceName> {
+  envProfile(); // a bad DENET_GPU_PROFILE is an error, not a missing GPU
   const env = envDevice();
   const want = opts.device ?? env ?? "auto";
   const why = opts.device !== undefined && opts.device !== "auto"
