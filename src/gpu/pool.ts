@@ -65,7 +65,9 @@ export class BufferPool {
     if (reused) {
       this.#freeBytes -= size;
     } else if (!forUpload) {
-      const i = this.#retiring.findIndex((b) => b.size === size);
+      // The most recently released one (LIFO, as the free lists): a training step then
+      // gets the same buffers as the step before, so its bind groups come from the cache.
+      const i = this.#retiring.findLastIndex((b) => b.size === size);
       if (i >= 0) reused = this.#retiring.splice(i, 1)[0];
     }
     if (reused) {
