@@ -20,7 +20,8 @@ import { progress, type ProgressOutput } from "../train/progress.ts";
 import type { CharLM } from "./charlm.ts";
 
 /** Knet's CharLM settings: batch 128, sequence length 100, Adam with lr 0.001. */
-export const CHARLM_DEFAULTS = Object.freeze({ batch: 128, seqLength: 100, lr: 0.001 });
+export const CHARLM_DEFAULTS: Readonly<{ batch: number; seqLength: number; lr: number }> = Object
+  .freeze({ batch: 128, seqLength: 100, lr: 0.001 });
 
 /** Options of {@link trainCharLM}. */
 export interface CharLMTrainOptions {

@@ -100,7 +100,7 @@ export class BpttBatches implements Iterable<BpttWindow> {
   tensors(): Iterable<[x: Tensor, y: Tensor]> & { length: number } {
     const { batch: B, seqLength: T, length } = this;
     const device = this.#device;
-    const windows = this;
+    const window = (w: number) => this.window(w);
     return {
       length,
       *[Symbol.iterator]() {
@@ -110,7 +110,8 @@ export class BpttBatches implements Iterable<BpttWindow> {
           current = null;
         };
         try {
-          for (const { x, y } of windows) {
+          for (let w = 0; w < length; w++) {
+            const { x, y } = window(w);
             release();
             current = [
               fromArray(Float32Array.from(x), { shape: [T, B], device }),
