@@ -23,6 +23,7 @@ import stridedCopy from "../../kernels/strided_copy.wgsl" with { type: "text" };
 import unary from "../../kernels/unary.wgsl" with { type: "text" };
 import unaryGrad from "../../kernels/unary_grad.wgsl" with { type: "text" };
 import vector from "../../kernels/vector.wgsl" with { type: "text" };
+import where from "../../kernels/where.wgsl" with { type: "text" };
 import xent from "../../kernels/xent.wgsl" with { type: "text" };
 
 const SOURCES: Record<KernelName, string> = {
@@ -44,6 +45,7 @@ const SOURCES: Record<KernelName, string> = {
   unary,
   unary_grad: unaryGrad,
   vector,
+  where,
   xent,
 };
 
@@ -67,6 +69,7 @@ export type KernelName =
   | "unary"
   | "unary_grad"
   | "vector"
+  | "where"
   | "xent";
 
 /** All kernel names. */

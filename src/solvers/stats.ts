@@ -16,12 +16,11 @@
  * @module
  */
 
+import { where, whereInto } from "../ops/where.ts";
 import type { NLPCounters, SmoothNLP } from "../nlp/nlp.ts";
 import { counters } from "../gpu/counters.ts";
-import { take } from "../ops/indexing.ts";
 import { mul } from "../ops/math.ts";
 import { sum } from "../ops/reduce.ts";
-import { concat } from "../ops/shape.ts";
 import { copyInto } from "../ops/vector.ts";
 import { checkOptionNames } from "../options.ts";
 import { full, zeros } from "../tensor/create.ts";
@@ -336,16 +335,15 @@ export function nonFiniteProbe(x: Tensor): Tensor {
 
 /**
  * `c ? a : b` for a 0/1 one-element tensor `c` and two tensors of one shape, without a
- * host sync and NaN-safe (a gather, not `b + c·(a − b)`, so a rejected NaN never leaks
- * in). Writes into `out` (which may be `a` or `b`) and returns it.
+ * host sync and NaN-safe (a select, not `b + c·(a − b)`, so a rejected NaN never leaks
+ * in): one `whereInto` dispatch when `out` is `a` or `b`, else a copy and one dispatch.
+ * Writes into `out` and returns it.
  */
 export function selectInto(c: Tensor, a: Tensor, b: Tensor, out: Tensor): Tensor {
-  tidy(() => {
-    const n = a.size;
-    const both = concat([b.reshape(1, n), a.reshape(1, n)], 0);
-    copyInto(take(both, c.reshape(1), 0), out);
-  });
-  return out;
+  if (out === b) return whereInto(c, a, out);
+  if (out === a) return whereInto(c, b, out, true);
+  copyInto(b, out);
+  return whereInto(c, a, out);
 }
 
 /**
@@ -355,7 +353,7 @@ export function selectInto(c: Tensor, a: Tensor, b: Tensor, out: Tensor): Tensor
 export function pick(c: Tensor, a: Tensor | number, b: Tensor | number, like: Tensor): Tensor {
   const opts = { dtype: like.dtype, device: like.device };
   const t = (v: Tensor | number) => typeof v === "number" ? full([1], v, opts) : v.reshape(1);
-  return selectInto(c, t(a), t(b), zeros([1], opts));
+  return where(c.reshape(1), t(a), t(b));
 }
 
 /** Assigns a one-element result to a persistent one-element state tensor. */
