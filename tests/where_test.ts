@@ -75,7 +75,7 @@ Deno.test("where: gradients in f64 flow to the chosen branch (gcheck), unbroadca
   assert.ok(Math.abs(gb[0] - [0, 3, 6, 9, 12].reduce((s, i) => s + ws[i], 0)) < 1e-12);
 });
 
-Deno.test("whereInto: out ← c ? a : out in place (and inverted), bad input named", async () => {
+Deno.test("whereInto: out ← c ? a : out in place (and inverted), bad input named", () => {
   const rng = new Rng(4);
   const n = 101;
   const c = cond(n, rng), a = randn([n], { rng }), out = randn([n], { rng });
