@@ -149,7 +149,7 @@ Deno.test("gemm: CPU f32/f64 == f64 naive loop, all sizes and transposes", () =>
 
 Deno.test({
   name:
-    "gemm: GPU (gemm and gemm_naive kernels) == f64 naive loop == CPU, all sizes and transposes",
+    "gemm: GPU (gemm, gemm_naive and gemm_gpu kernels) == f64 naive loop == CPU, all sizes and transposes",
   ignore: !gpu,
   ...GPU_TEST,
   fn: async () => {
@@ -164,13 +164,15 @@ Deno.test({
           dn.gemm(ag, bg, { transA, transB, kernel: "gemm" }),
           dn.gemm(ag, bg, { transA, transB, kernel: "gemm_naive" }),
           dn.gemm(ag, bg, { transA, transB }), // the kernel chosen by shape
+          dn.gemm(ag, bg, { transA, transB, kernel: "gemm_gpu" }),
         ];
-        const [fast, slow, chosen] = await dn.readAll(outs);
+        const [fast, slow, chosen, hw] = await dn.readAll(outs);
         const what = `gpu (M,N,K)=(${M},${N},${K}) transA=${transA} transB=${transB}`;
         assert.deepEqual(outs[0].shape, [M, N], what);
         assertWithin(fast, ref, `${what} gemm`);
         assertWithin(slow, ref, `${what} gemm_naive`);
         assertWithin(chosen, ref, `${what} default kernel`);
+        assertWithin(hw, ref, `${what} gemm_gpu`);
         const c = dn.gemm(cpu(a, shapeA), cpu(b, shapeB), { transA, transB }).dataSync();
         // GPU vs CPU: both within the bound of the exact value, so within twice of each other.
         assertWithin(
@@ -200,10 +202,12 @@ Deno.test({
       const outs = [
         dn.gemm(ag, bg, { transA, transB }),
         dn.gemm(ag, bg, { transA, transB, kernel: "gemm_naive" }),
+        dn.gemm(ag, bg, { transA, transB, kernel: "gemm_gpu" }),
       ];
-      const [fast, slow] = await dn.readAll(outs);
+      const [fast, slow, hw] = await dn.readAll(outs);
       assertWithin(fast, ref, `gpu 512³ transA=${transA} transB=${transB} gemm`);
       assertWithin(slow, ref, `gpu 512³ transA=${transA} transB=${transB} gemm_naive`);
+      assertWithin(hw, ref, `gpu 512³ transA=${transA} transB=${transB} gemm_gpu`);
       if (!transA) {
         assertWithin(dn.gemm(cpu(a, shapeA), cpu(b, shapeB)).dataSync(), ref, "cpu 512³");
         // matmul of 2-D operands is the same product.
@@ -407,7 +411,7 @@ Deno.test({
 
 Deno.test("gemm: K = 0 gives zeros (or β·C), empty M/N give empty results", async () => {
   for (const device of gpu ? ["cpu", "gpu"] as const : ["cpu"] as const) {
-    for (const kernel of ["gemm", "gemm_naive"] as const) {
+    for (const kernel of ["gemm", "gemm_naive", "gemm_gpu"] as const) {
       const o = { device };
       const a = dn.zeros([7, 0], o);
       const b = dn.zeros([0, 33], o);

@@ -13,6 +13,7 @@ import binary from "../../kernels/binary.wgsl" with { type: "text" };
 import dropout from "../../kernels/dropout.wgsl" with { type: "text" };
 import gather from "../../kernels/gather.wgsl" with { type: "text" };
 import gemm from "../../kernels/gemm.wgsl" with { type: "text" };
+import gemmGpu from "../../kernels/gemm_gpu.wgsl" with { type: "text" };
 import gemmNaive from "../../kernels/gemm_naive.wgsl" with { type: "text" };
 import optim from "../../kernels/optim.wgsl" with { type: "text" };
 import reduce from "../../kernels/reduce.wgsl" with { type: "text" };
@@ -35,6 +36,7 @@ const SOURCES: Record<KernelName, string> = {
   dropout,
   gather,
   gemm,
+  gemm_gpu: gemmGpu,
   gemm_naive: gemmNaive,
   optim,
   reduce,
@@ -59,6 +61,7 @@ export type KernelName =
   | "dropout"
   | "gather"
   | "gemm"
+  | "gemm_gpu"
   | "gemm_naive"
   | "optim"
   | "reduce"

@@ -29,10 +29,25 @@ export interface GpuProfile {
   readonly name: GpuProfileName;
   /** Longest inner-dimension slice one GEMM dispatch sums (longer K: several dispatches). */
   readonly gemmKSlice: number;
+  /**
+   * GEMM by kernels/gemm_gpu.wgsl (≤ 64 accumulators per invocation, 64- or 128-wide
+   * tiles, split-K) instead of llvmpipe's register-blocked gemm.wgsl and gemm_naive.wgsl.
+   */
+  readonly gemmGpuKernel: boolean;
+  /** Workgroups a GEMM should launch to fill the device (split-K below; 0: never split). */
+  readonly gemmMinWorkgroups: number;
   /** Longest slice of the reduced axis one strided-reduction dispatch covers. */
   readonly reduceStridedSlice: number;
   /** Longest row chunk of one row-reduction workgroup. */
   readonly reduceMaxChunk: number;
+  /**
+   * A reduction over a block of middle (or leading) axes runs strided in place, one
+   * thread per output, instead of permuting first, when the reduced length is at most
+   * this (as well as when there are at least 256 outputs): bias gradients (sums over
+   * the batch axis) then take one dispatch. 0 on software adapters, where the permute
+   * and row reduction measured faster.
+   */
+  readonly reduceStridedShortLen: number;
   /** Rows longer than this are softmax-ed by composed ops instead of softmax.wgsl. */
   readonly softmaxLongRow: number;
   /** Rows longer than this take xent.wgsl's sliced entry points, this many columns each. */
@@ -51,8 +66,11 @@ const UNBOUNDED = 2 ** 30;
 const SOFTWARE: GpuProfile = Object.freeze({
   name: "software",
   gemmKSlice: 8192,
+  gemmGpuKernel: false,
+  gemmMinWorkgroups: 0,
   reduceStridedSlice: 16384,
   reduceMaxChunk: 1 << 20,
+  reduceStridedShortLen: 0,
   softmaxLongRow: 1 << 20,
   xentSlice: 1 << 18,
   scatterSlice: 16384,
@@ -62,8 +80,10 @@ const SOFTWARE: GpuProfile = Object.freeze({
 
 const HARDWARE = {
   gemmKSlice: UNBOUNDED,
+  gemmGpuKernel: true,
   reduceStridedSlice: UNBOUNDED,
   reduceMaxChunk: 1 << 20,
+  reduceStridedShortLen: 2048,
   softmaxLongRow: UNBOUNDED,
   xentSlice: UNBOUNDED,
   scatterSlice: UNBOUNDED,
@@ -74,8 +94,8 @@ const HARDWARE = {
 /** Every profile by name. */
 export const GPU_PROFILES: Readonly<Record<GpuProfileName, GpuProfile>> = Object.freeze({
   software: SOFTWARE,
-  integrated: Object.freeze({ name: "integrated", ...HARDWARE }),
-  discrete: Object.freeze({ name: "discrete", ...HARDWARE }),
+  integrated: Object.freeze({ name: "integrated", ...HARDWARE, gemmMinWorkgroups: 32 }),
+  discrete: Object.freeze({ name: "discrete", ...HARDWARE, gemmMinWorkgroups: 128 }),
 });
 
 const DISCRETE_VENDORS = /nvidia|geforce|quadro|tesla|rtx|amd|radeon|\bati\b/i;

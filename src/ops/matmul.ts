@@ -14,7 +14,7 @@ import { broadcastShapes, fmtShape } from "../tensor/shape.ts";
 import { emptyGpu, hostArray, shapeSize, Tensor } from "../tensor/tensor.ts";
 import { checkInputs, defineOp, describe, runOp } from "./registry.ts";
 import { binary } from "./elementwise.ts";
-import { sum } from "./reduce.ts";
+import { reduceRowsGpu, sum } from "./reduce.ts";
 import { broadcastTo } from "./shape.ts";
 
 /** Output tile of kernels/gemm.wgsl: dispatch x = ceil(N / GEMM_TILE_N), y = ceil(M / GEMM_TILE_M). */
@@ -55,11 +55,15 @@ export interface GemmAttrs {
   beta: number;
   outShape: number[];
   /**
-   * GPU kernel: by default the register-blocked one, or the one-thread-per-output one for
-   * skinny outputs (see {@link GEMM_SKINNY}); forcing "gemm_naive" gives the baseline.
+   * GPU kernel: by default the adapter profile's choice (hardware GPUs: "gemm_gpu";
+   * software adapters: the register-blocked "gemm", or the one-thread-per-output
+   * "gemm_naive" for skinny outputs, see {@link GEMM_SKINNY}); forcing one compares them.
    */
-  kernel?: "gemm" | "gemm_naive";
+  kernel?: GemmKernel;
 }
+
+/** The GPU GEMM kernels (see {@link GemmAttrs.kernel}). */
+export type GemmKernel = "gemm" | "gemm_naive" | "gemm_gpu";
 
 /** CPU twin of gemm.wgsl. Inputs: A, B and optionally C (same shape as the output). */
 export function gemmCpu(inputs: readonly Tensor[], g: GemmAttrs): Tensor {
@@ -148,7 +152,10 @@ export function gemmGpu(inputs: readonly Tensor[], g: GemmAttrs): Tensor {
       y.size * 4,
     );
   }
-  const kernel = g.kernel ?? (preferNaive(g.M, g.N) ? "gemm_naive" : "gemm");
+  const profile = gpuProfile();
+  const kernel = g.kernel ??
+    (profile.gemmGpuKernel ? "gemm_gpu" : preferNaive(g.M, g.N) ? "gemm_naive" : "gemm");
+  if (kernel === "gemm_gpu") return gemmGpuTiled(a, b, y, g, useBeta, profile.gemmMinWorkgroups);
   const naive = kernel === "gemm_naive";
   const tm = naive ? 16 : GEMM_TILE_M;
   const tn = naive ? 16 : GEMM_TILE_N;
@@ -174,6 +181,73 @@ export function gemmGpu(inputs: readonly Tensor[], g: GemmAttrs): Tensor {
       buffers: [aBuf, bBuf, y.binding("gemm")],
       workgroups: [Math.ceil(g.N / tn), Math.ceil(g.M / tm), g.batch],
     });
+  }
+  return y;
+}
+
+/** Largest split-K factor of {@link gemmGpuTiled}. */
+const MAX_SPLITS = 16;
+
+/**
+ * kernels/gemm_gpu.wgsl: 64×64 tiles (4×4 outputs per invocation) or, when those would
+ * launch over `minWorkgroups` · 4 workgroups, 128×128 tiles (8×8); when the tiles do not
+ * reach `minWorkgroups` and K is long, split-K over up to {@link MAX_SPLITS} workgroups
+ * per tile into a scratch summed by one strided reduction. `y` holds C₀ when `useBeta`.
+ */
+function gemmGpuTiled(
+  a: Tensor,
+  b: Tensor,
+  y: Tensor,
+  g: GemmAttrs,
+  useBeta: boolean,
+  minWorkgroups: number,
+): Tensor {
+  const rt = gpuRuntime();
+  const tiles = (t: number) => Math.ceil(g.M / t) * Math.ceil(g.N / t) * g.batch;
+  const TB = tiles(128) >= minWorkgroups ? 8 : 4;
+  const T = 16 * TB;
+  const splits = useBeta ? 1 : Math.max(
+    1,
+    Math.min(MAX_SPLITS, Math.ceil(minWorkgroups / tiles(T)), Math.floor(g.K / 64)),
+  );
+  const mn = g.M * g.N;
+  const parts = splits > 1 ? emptyGpu([splits, g.batch * mn]) : null;
+  rt.dispatch({
+    kernel: "gemm_gpu",
+    constants: {
+      TRANS_A: g.transA,
+      TRANS_B: g.transB,
+      USE_BETA: useBeta,
+      TB,
+      SPLITS: splits,
+    },
+    uniforms: new UniformWriter()
+      .u32(g.M).u32(g.N).u32(g.K).u32(g.batch)
+      .u32(g.strideA).u32(g.strideB).u32(mn).u32(0)
+      .f32(g.alpha).f32(useBeta ? g.beta : 0).u32(g.K).u32(g.batch * mn)
+      .build(),
+    buffers: [
+      a.size > 0 ? a.binding("gemm") : rt.dummy,
+      b.size > 0 ? b.binding("gemm") : rt.dummy,
+      parts ? parts.binding("gemm") : y.binding("gemm"),
+    ],
+    workgroups: [Math.ceil(g.N / T), Math.ceil(g.M / T), g.batch * splits],
+  });
+  if (parts) {
+    // y = Σ over the splits: [splits, batch·M·N] summed along the first axis, strided.
+    const r = reduceRowsGpu(parts, null, {
+      kind: "sum",
+      map: "id",
+      sqrt: false,
+      scale: 1,
+      rows: g.batch * mn,
+      len: splits,
+      inner: g.batch * mn,
+      outShape: g.outShape,
+    });
+    parts.dispose();
+    y.dispose();
+    return r;
   }
   return y;
 }
@@ -235,8 +309,8 @@ export interface GemmOptions {
   beta?: number;
   /** The C operand (not modified: the result is a new tensor). */
   c?: Tensor;
-  /** GPU kernel (default: chosen by shape); "gemm_naive" forces the baseline. */
-  kernel?: "gemm" | "gemm_naive";
+  /** GPU kernel (default: the adapter profile's, chosen by shape); forcing one compares them. */
+  kernel?: GemmKernel;
 }
 
 function dims(op: string, t: Tensor, trans: boolean, which: string): [number, number] {

@@ -406,7 +406,8 @@ function reduceAxes(
   // One contiguous block of axes with enough outputs: reduce it in place, strided.
   const block = ax.length > 0 && ax[ax.length - 1] - ax[0] === ax.length - 1;
   const inner = block ? shapeSize(x.shape.slice(ax[ax.length - 1] + 1)) : 1;
-  if (block && inner > 1 && rows >= STRIDED_MIN_ROWS) {
+  const shortLen = x.device === "gpu" ? gpuProfile().reduceStridedShortLen : 0;
+  if (block && inner > 1 && (rows >= STRIDED_MIN_ROWS || len <= shortLen)) {
     return runOp(reduceRowsOp, [x], { ...attrs, inner });
   }
   const perm = [...kept, ...ax];
