@@ -4,7 +4,11 @@
  * module over the one shared memory. A job is a kernel name and its arguments; every
  * thread (the caller's included, as thread 0) runs the kernel with its (tid, nt) and
  * the caller returns when all are done. Hand-off is through a small shared control block
- * with Atomics: workers spin briefly after a job, then sleep in Atomics.wait.
+ * with Atomics: workers spin briefly after a job, then sleep in Atomics.wait — in slices
+ * of {@link WAIT_SLICE_MS} that re-check the job sequence, and the caller re-notifies
+ * while it waits, so a wake-up lost under heavy load delays a job instead of hanging the
+ * process (seen twice on a 2-core machine shared with llvmpipe). A job that still has not
+ * finished after {@link STALL_MS} throws an Error saying which workers never saw it.
  *
  * @module
  */
@@ -19,8 +23,14 @@ const MSG = 8, MSG_LEN = 64;
 const READY = 72;
 /** Most threads (ready-flag slots). */
 const READY_SLOTS = 64;
+/** The job sequence number each worker last took up: slot SEEN + tid. */
+const SEEN = READY + READY_SLOTS;
 /** Arguments (f64 slots) start at this byte. */
-const ARGS_BYTE = 4 * (READY + READY_SLOTS);
+const ARGS_BYTE = 4 * (SEEN + READY_SLOTS);
+/** Longest single sleep of an idle worker before it re-checks the sequence (ms). */
+export const WAIT_SLICE_MS = 50;
+/** How long a job may wait for its workers before run() gives up with an Error (ms). */
+export const STALL_MS = 120_000;
 /** Most arguments a job takes. */
 export const MAX_ARGS = 32;
 
@@ -45,8 +55,9 @@ function workerMain(): void {
     const until = performance.now() + 0.2;
     let spins = 0;
     while (Atomics.load(I, 0) === seq && (++spins & 1023 || performance.now() < until));
-    if (Atomics.load(I, 0) === seq) Atomics.wait(I, 0, seq);
+    while (Atomics.load(I, 0) === seq) Atomics.wait(I, 0, seq, workerData.waitSlice);
     seq = Atomics.load(I, 0);
+    Atomics.store(I, workerData.seen + tid, seq);
     const fn = Atomics.load(I, 3);
     if (fn < 0) break;
     const nt = I[6];
@@ -118,6 +129,8 @@ export class ThreadPool {
             stackTop: stackTop(tid),
             names,
             argsByte: ARGS_BYTE,
+            seen: SEEN,
+            waitSlice: WAIT_SLICE_MS,
           },
         });
         pool.#workers.push(w);
@@ -186,11 +199,19 @@ export class ThreadPool {
     } catch (e) {
       own = e;
     }
-    const until = performance.now() + 0.2;
+    const start = performance.now();
+    const until = start + 0.2;
     let spins = 0;
+    let renotified = start;
     while (Atomics.load(I, PENDING) !== 0) {
       if ((++spins & 1023) === 0 && performance.now() > until) {
         Atomics.wait(I, PENDING, Atomics.load(I, PENDING), 1);
+        const now = performance.now();
+        if (now - renotified > WAIT_SLICE_MS) {
+          Atomics.notify(I, SEQ); // a worker that missed the wake-up takes the job now
+          renotified = now;
+        }
+        if (now - start > STALL_MS) throw new Error(this.#stalled(op, name, nt));
       }
     }
     if (own !== null) throw new Error(`${op}: CPU kernel ${name} failed: ${own}`);
@@ -199,6 +220,20 @@ export class ThreadPool {
       for (let i = 0; i < MSG_LEN && I[MSG + i] !== 0; i++) msg += String.fromCharCode(I[MSG + i]);
       throw new Error(`${op}: CPU kernel ${name} failed in worker ${I[ERR_TID]}: ${msg}`);
     }
+  }
+
+  /** The Error text of a job whose workers did not all finish within STALL_MS. */
+  #stalled(op: string, name: string, nt: number): string {
+    const I = this.#ctl;
+    const seq = Atomics.load(I, SEQ);
+    const behind: string[] = [];
+    for (let tid = 1; tid < nt; tid++) {
+      const seen = Atomics.load(I, SEEN + tid);
+      if (seen !== seq) behind.push(`worker ${tid} last took job ${seen}`);
+    }
+    return `${op}: CPU kernel ${name} (job ${seq}) did not finish within ${STALL_MS / 1000} s: ` +
+      `${Atomics.load(I, PENDING)} of ${nt - 1} workers still running` +
+      (behind.length > 0 ? ` (${behind.join(", ")})` : " (every worker took the job)");
   }
 
   /**
