@@ -299,6 +299,18 @@ export function gradCases(rng: dn.Rng): GradCase[] {
   add("broadcastTo []->[2,2]", [{ shape: [] }], (x) => dn.broadcastTo(x, [2, 2]));
   add("broadcastTo same shape", [{ shape: [2, 3] }], (x) => dn.broadcastTo(x, [2, 3]));
   add("clone", [{ shape: [3, 4] }], (x) => dn.clone(x));
+  const mask = (like: Tensor) =>
+    dn.fromArray([1, 0, 1, 1, 0, 0], { shape: [2, 3], dtype: like.dtype, device: like.device });
+  add(
+    "where (full operands)",
+    [{ shape: [2, 3] }, { shape: [2, 3] }],
+    (a, b) => dn.where(mask(a), a, b),
+  );
+  add(
+    "where (broadcast b [3])",
+    [{ shape: [2, 3] }, { shape: [3] }],
+    (a, b) => dn.where(mask(a), a, b),
+  );
 
   // Compositions: a two-layer network with a log-softmax loss, and a normalisation.
   add(

@@ -22,7 +22,16 @@ import { type GradCase, gradCases, sample } from "./grad_cases.ts";
 const F64_GCHECK = { atol: 1e-6, rtol: 1e-6, delta: 1e-6 } as const;
 
 /** Ops with a backward that are owned (and gradient-checked) by other test files. */
-const TESTED_ELSEWHERE = new Set(["dropout", "take", "xent", "pool", "unpool", "conv4", "deconv4"]);
+const TESTED_ELSEWHERE = new Set([
+  "dropout",
+  "take",
+  "xent",
+  "pool",
+  "unpool",
+  "conv4",
+  "deconv4",
+  "rnn_layer", // tests/rnn_test.ts: f64 gcheck of every element; tests/rnn_gpu_test.ts: GPU = CPU
+]);
 
 function inputs(c: GradCase, rng: dn.Rng): Tensor[] {
   return c.args.map((a) => {
