@@ -5,25 +5,9 @@ import assert from "node:assert/strict";
 import { trainCharLMExample } from "../examples/charlm.ts";
 import { init } from "../src/tensor/device.ts";
 import { DATA_URL, haveData, tempDir } from "./data_helpers.ts";
+import { cli, errorLines } from "./cli_helpers.ts";
 
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const TEXT_DIR = new URL("text/", DATA_URL).pathname;
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const p = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
-    env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: p.code, out: dec.decode(p.stdout), err: dec.decode(p.stderr) };
-}
-
-/** stderr without Mesa's driver chatter. */
-function errorLines(err: string): string[] {
-  return err.split("\n").filter((l) => l.trim() !== "" && !/MESA|XDG_RUNTIME_DIR/.test(l));
-}
 
 Deno.test("cli train --model charlm --text: epochs print, --save writes a checkpoint that generate reads", async () => {
   using tmp = tempDir();

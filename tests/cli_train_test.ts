@@ -10,27 +10,11 @@ import { evaluateCheckpoint, trainClassifier } from "../src/app/classify.ts";
 import { init } from "../src/tensor/device.ts";
 import { DATA_URL, haveData } from "./data_helpers.ts";
 import { GPU_TEST, haveGpu } from "./_helpers.ts";
+import { cli, errorLines } from "./cli_helpers.ts";
 
 const MNIST = new URL("mnist/", DATA_URL).pathname;
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const data = haveData("mnist");
 const small = { dataDir: MNIST, limit: 3000, testLimit: 1000, progressBar: false } as const;
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const p = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
-    env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: p.code, out: dec.decode(p.stdout), err: dec.decode(p.stderr) };
-}
-
-/** stderr without Mesa's driver chatter. */
-function errorLines(err: string): string[] {
-  return err.split("\n").filter((l) => l.trim() !== "" && !/MESA|XDG_RUNTIME_DIR/.test(l));
-}
 
 Deno.test({
   name: "train: an epoch reads back twice on the GPU; resuming gives the same bytes",
