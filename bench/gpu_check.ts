@@ -369,10 +369,25 @@ async function overheadSection(
       rt.flush();
       if (y !== y0) y.dispose();
     };
+    // One submit per chain: the batch limit is raised to the chain's length (tfjs' deferred
+    // submit batch below too). On a software adapter a submit mid-chain starts the kernels
+    // on the very cores that encode, which would be counted as host time.
+    const defaultBatch = rt.maxDispatchesPerSubmit;
     dn.resetCounters();
-    const opTrials = await hostMs(rt, plan.ladderTrials, chain);
+    const oneSubmit = async <T>(f: () => Promise<T>): Promise<T> => {
+      rt.maxDispatchesPerSubmit = n + 1;
+      try {
+        return await f();
+      } finally {
+        rt.maxDispatchesPerSubmit = defaultBatch;
+      }
+    };
+    const opTrials = await oneSubmit(() => hostMs(rt, plan.ladderTrials, chain));
     const opCounters = dn.counters();
     const opPath = (median(opTrials) * 1000) / n;
+    // the same chain with the runtime's own submit threshold
+    const batchedTrials = await hostMs(rt, Math.min(3, plan.ladderTrials), chain);
+    const opPathBatched = (median(batchedTrials) * 1000) / n;
 
     // (b) runtime.dispatch with a prepared spec (the one relu(y) encodes)
     const { result: r, specs } = captureDispatches(rt, () => dn.relu(y0));
@@ -381,10 +396,12 @@ async function overheadSection(
       throw new Error(`relu encoded ${specs.length} dispatches through rt.dispatch, expected 1`);
     }
     const spec = specs[0];
-    const runtimeTrials = await hostMs(rt, plan.ladderTrials, () => {
-      for (let i = 0; i < n; i++) rt.dispatch(spec);
-      rt.flush();
-    });
+    const runtimeTrials = await oneSubmit(() =>
+      hostMs(rt, plan.ladderTrials, () => {
+        for (let i = 0; i < n; i++) rt.dispatch(spec);
+        rt.flush();
+      })
+    );
     const runtimeDispatch = (median(runtimeTrials) * 1000) / n;
 
     // (c) device.createBindGroup alone, for that pipeline and those buffers
@@ -455,12 +472,12 @@ async function overheadSection(
     r.dispose();
 
     const tfjs = withTfjs
-      ? await tfjsLadder(plan, rt.maxDispatchesPerSubmit).catch((e) => ({
+      ? await tfjsLadder(plan, n + 1).catch((e) => ({
         usPerOp: null,
         note: `tfjs failed: ${(e as Error).message}`,
-        batchSize: rt.maxDispatchesPerSubmit,
+        batchSize: n + 1,
       }))
-      : { usPerOp: null, note: "skipped (--no-tfjs)", batchSize: rt.maxDispatchesPerSubmit };
+      : { usPerOp: null, note: "skipped (--no-tfjs)", batchSize: n + 1 };
     return {
       chain: "relu(add(y, b)), y [100,64], b [64]",
       opsPerTrial: n,
@@ -472,6 +489,11 @@ async function overheadSection(
         rawDispatchOnly: round(rawDispatchOnly),
       },
       opPathTrialsMs: opTrials.map((x) => round(x)),
+      opPathDispatchesPerSubmit: round(opCounters.dispatches / opCounters.submits),
+      opPathWithDefaultBatching: {
+        usPerDispatch: round(opPathBatched),
+        maxDispatchesPerSubmit: defaultBatch,
+      },
       opPathDispatchesPerOp: round(opCounters.dispatches / ((plan.ladderTrials + 1) * n)),
       opPathBindGroupsCreated: opCounters.bindGroupsCreated,
       kernel: spec.kernel,
@@ -742,7 +764,12 @@ function summary(name: SectionName, r: SectionResult): string {
       const t = r.tfjsWebgpu as { usPerOp: number | null; note: string };
       return `${head}µs/dispatch: op path ${u.opPath}, runtime ${u.runtimeDispatch}, ` +
         `createBindGroup ${u.createBindGroup}, raw ${u.rawSetAndDispatch} ` +
-        `(dispatch only ${u.rawDispatchOnly}); tfjs-webgpu ${f(t.usPerOp)} µs/op` +
+        `(dispatch only ${u.rawDispatchOnly}); op path submitting every ` +
+        `${
+          (r.opPathWithDefaultBatching as { maxDispatchesPerSubmit: number }).maxDispatchesPerSubmit
+        } ` +
+        `${(r.opPathWithDefaultBatching as { usPerDispatch: number }).usPerDispatch}; ` +
+        `tfjs-webgpu ${f(t.usPerOp)} µs/op` +
         (r.ratioDenetOverTfjs !== null ? ` (denet/tfjs ${r.ratioDenetOverTfjs})` : ` (${t.note})`);
     }
     case "gemm": {

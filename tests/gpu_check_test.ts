@@ -100,7 +100,13 @@ Deno.test({
       note: string;
       deferredSubmitBatchSize: number;
     };
-    assert.equal(tf.deferredSubmitBatchSize, 256);
+    // one submit per chain, denet's and tfjs' alike
+    assert.equal(ov.opPathDispatchesPerSubmit, (ov.opsPerTrial as number) * perOp);
+    assert.equal(tf.deferredSubmitBatchSize, (ov.opsPerTrial as number) + 1);
+    positive(
+      (ov.opPathWithDefaultBatching as Record<string, number>).usPerDispatch,
+      "op path with the default batching",
+    );
     if (tf.usPerOp === null) {
       assert.ok(tf.note.length > 0, "tfjs did not run and says nothing why");
       assert.equal(ov.ratioDenetOverTfjs, null);
