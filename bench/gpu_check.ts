@@ -17,10 +17,17 @@
  *   llvmpipe; `full` (default): the sizes meant for a hardware GPU (GEMM up to 4096²,
  *   256 MiB vectors, MLP and LeNet at batch 100 and 1000), under 8 minutes there.
  * - `--no-tfjs`: skip tfjs-webgpu in the host-overhead ladder (it needs the npm cache).
+ * - `--sections a,b`: only those sections (adapter, compile, overhead, gemm, bandwidth,
+ *   softmax, training).
+ *
+ * The overhead ladder encodes each chain with one submit at its end (the runtime's submit
+ * threshold, and tfjs' `WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE`, are raised to the chain's
+ * length for it), and also reports the op path at the runtime's own threshold: on a
+ * software adapter a submit mid-chain runs kernels on the cores that encode.
  *
  * On the device machine (see the device tool's README): Deno is not installed there and
  * its binary is over the 64 MiB a call may carry, so carry it compressed, with the Vulkan
- * loader and, for the tfjs column, the npm cache. Once, here, in the repository root:
+ * loader. Once, here, in the repository root:
  *
  * ```sh
  * echo /.gl/ >>.git/info/exclude; echo /.denobin/ >>.git/info/exclude
@@ -28,7 +35,9 @@
  * # the Vulkan loader: the README's apt-get download of libvulkan1 ... into .gl/
  * ```
  *
- * and run (carry [".gl", ".denobin"], timeout ≤ 600 s):
+ * and run (carry [".gl", ".denobin"], timeout ≤ 600 s). Without network there, the tfjs
+ * column needs its npm packages carried too (`$DENO_DIR/npm`, about 95 MB unpacked: more
+ * than a call carries beside Deno), hence `--no-tfjs`; `--cached-only` runs without them.
  *
  * ```sh
  * for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig; xz -dc .denobin/deno.xz >/tmp/deno;
@@ -346,49 +355,16 @@ async function tfjsLadder(
   return { usPerOp: round((median(trials) * 1000) / plan.ladderOps), note: "", batchSize };
 }
 
-async function overheadSection(
+/** Steps (b)–(d) of the ladder: µs per runtime.dispatch, createBindGroup and raw dispatch. */
+async function lowerRungs(
   rt: GpuRuntime,
   plan: Plan,
-  withTfjs: boolean,
-): Promise<Record<string, unknown>> {
+  y0: Tensor,
+  oneSubmit: <T>(f: () => Promise<T>) => Promise<T>,
+): Promise<Record<string, number | string>> {
   const n = plan.ladderOps;
-  const y0 = dn.randn([100, 64], gpu);
-  const b = dn.mul(dn.randn([64], gpu), 0.01);
   const ownBuffers: GPUBuffer[] = [];
   try {
-    // (a) the full op path: relu(add(y, b)) chains, encode only, one flush at the end
-    const chain = () => {
-      let y = y0;
-      for (let i = 0; i < n / 2; i++) {
-        const s = dn.add(y, b);
-        const r = dn.relu(s);
-        s.dispose();
-        if (y !== y0) y.dispose();
-        y = r;
-      }
-      rt.flush();
-      if (y !== y0) y.dispose();
-    };
-    // One submit per chain: the batch limit is raised to the chain's length (tfjs' deferred
-    // submit batch below too). On a software adapter a submit mid-chain starts the kernels
-    // on the very cores that encode, which would be counted as host time.
-    const defaultBatch = rt.maxDispatchesPerSubmit;
-    dn.resetCounters();
-    const oneSubmit = async <T>(f: () => Promise<T>): Promise<T> => {
-      rt.maxDispatchesPerSubmit = n + 1;
-      try {
-        return await f();
-      } finally {
-        rt.maxDispatchesPerSubmit = defaultBatch;
-      }
-    };
-    const opTrials = await oneSubmit(() => hostMs(rt, plan.ladderTrials, chain));
-    const opCounters = dn.counters();
-    const opPath = (median(opTrials) * 1000) / n;
-    // the same chain with the runtime's own submit threshold
-    const batchedTrials = await hostMs(rt, Math.min(3, plan.ladderTrials), chain);
-    const opPathBatched = (median(batchedTrials) * 1000) / n;
-
     // (b) runtime.dispatch with a prepared spec (the one relu(y) encodes)
     const { result: r, specs } = captureDispatches(rt, () => dn.relu(y0));
     if (specs.length !== 1) {
@@ -470,6 +446,67 @@ async function overheadSection(
     const rawFull = await raw(true);
     const rawDispatchOnly = await raw(false);
     r.dispose();
+    return {
+      runtimeDispatch: round(runtimeDispatch),
+      createBindGroup: round(bindGroup),
+      rawSetAndDispatch: round(rawFull),
+      rawDispatchOnly: round(rawDispatchOnly),
+      kernel: spec.kernel,
+    };
+  } finally {
+    ownBuffers.forEach((x) => x.destroy());
+  }
+}
+
+async function overheadSection(
+  rt: GpuRuntime,
+  plan: Plan,
+  withTfjs: boolean,
+): Promise<Record<string, unknown>> {
+  const n = plan.ladderOps;
+  const y0 = dn.randn([100, 64], gpu);
+  const b = dn.mul(dn.randn([64], gpu), 0.01);
+  try {
+    // (a) the full op path: relu(add(y, b)) chains, encode only, one flush at the end
+    const chain = () => {
+      let y = y0;
+      for (let i = 0; i < n / 2; i++) {
+        const s = dn.add(y, b);
+        const r = dn.relu(s);
+        s.dispose();
+        if (y !== y0) y.dispose();
+        y = r;
+      }
+      rt.flush();
+      if (y !== y0) y.dispose();
+    };
+    // One submit per chain: the batch limit is raised to the chain's length (tfjs' deferred
+    // submit batch below too). On a software adapter a submit mid-chain starts the kernels
+    // on the very cores that encode, which would be counted as host time.
+    const defaultBatch = rt.maxDispatchesPerSubmit;
+    dn.resetCounters();
+    const oneSubmit = async <T>(f: () => Promise<T>): Promise<T> => {
+      rt.maxDispatchesPerSubmit = n + 1;
+      try {
+        return await f();
+      } finally {
+        rt.maxDispatchesPerSubmit = defaultBatch;
+      }
+    };
+    const opTrials = await oneSubmit(() => hostMs(rt, plan.ladderTrials, chain));
+    const opCounters = dn.counters();
+    const opPath = (median(opTrials) * 1000) / n;
+    // the same chain with the runtime's own submit threshold
+    const batchedTrials = await hostMs(rt, Math.min(3, plan.ladderTrials), chain);
+    const opPathBatched = (median(batchedTrials) * 1000) / n;
+
+    // (b)–(d); a failure there leaves (a) and tfjs in the report
+    let lower: Record<string, number | string>;
+    try {
+      lower = await lowerRungs(rt, plan, y0, oneSubmit);
+    } catch (e) {
+      lower = { error: (e as Error).message };
+    }
 
     const tfjs = withTfjs
       ? await tfjsLadder(plan, n + 1).catch((e) => ({
@@ -483,10 +520,10 @@ async function overheadSection(
       opsPerTrial: n,
       usPerDispatch: {
         opPath: round(opPath),
-        runtimeDispatch: round(runtimeDispatch),
-        createBindGroup: round(bindGroup),
-        rawSetAndDispatch: round(rawFull),
-        rawDispatchOnly: round(rawDispatchOnly),
+        runtimeDispatch: lower.runtimeDispatch,
+        createBindGroup: lower.createBindGroup,
+        rawSetAndDispatch: lower.rawSetAndDispatch,
+        rawDispatchOnly: lower.rawDispatchOnly,
       },
       opPathTrialsMs: opTrials.map((x) => round(x)),
       opPathDispatchesPerSubmit: round(opCounters.dispatches / opCounters.submits),
@@ -496,7 +533,8 @@ async function overheadSection(
       },
       opPathDispatchesPerOp: round(opCounters.dispatches / ((plan.ladderTrials + 1) * n)),
       opPathBindGroupsCreated: opCounters.bindGroupsCreated,
-      kernel: spec.kernel,
+      lowerRungsKernel: lower.kernel,
+      lowerRungsError: lower.error,
       tfjsWebgpu: {
         usPerOp: tfjs.usPerOp,
         deferredSubmitBatchSize: tfjs.batchSize,
@@ -507,7 +545,6 @@ async function overheadSection(
   } finally {
     y0.dispose();
     b.dispose();
-    ownBuffers.forEach((x) => x.destroy());
   }
 }
 
@@ -573,7 +610,7 @@ async function verifyGemm(size: number): Promise<Record<string, unknown>> {
 }
 
 async function gemmSection(rt: GpuRuntime, plan: Plan): Promise<Record<string, unknown>> {
-  const verify = await verifyGemm(plan.gemmSizes[0]);
+  const verify = await verifyGemm(Math.min(plan.gemmSizes[0], 128));
   if (!verify.ok) throw new Error(`gemm disagrees with the CPU: ${JSON.stringify(verify.cases)}`);
   const square: Record<string, unknown>[] = [];
   for (const s of plan.gemmSizes) {

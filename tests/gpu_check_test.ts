@@ -88,6 +88,7 @@ Deno.test({
     }
 
     const ov = ok(report, "overhead");
+    assert.equal(ov.lowerRungsError, undefined, `ladder (b)–(d): ${ov.lowerRungsError}`);
     const us = ov.usPerDispatch as Record<string, number>;
     for (const k of ["opPath", "runtimeDispatch", "createBindGroup", "rawSetAndDispatch"]) {
       positive(us[k], `overhead ${k}`);
