@@ -68,7 +68,8 @@ commands:
                        character-level LSTM: train --model charlm (--help for its flags)
   generate --load FILE text from a CharLM checkpoint (generate --help)
   eval --load FILE     test accuracy and loss of a checkpoint written by train --save
-  info                 show the WebGPU adapter, limits, features and default device
+  info                 show the default device, the WebGPU adapter, its tuning profile,
+                       features and limits
   tune --method M      tune the MNIST MLP by goldensection|hyperband (tune --help)
   bench [--quick]      kernel benchmarks: GEMM GFLOP/s (vs a naive kernel and TensorFlow.js
                        WebGPU), elementwise and reduction GB/s (vs naive kernels)
