@@ -4,9 +4,14 @@
  * backward step (gate gradients). Formulas and layouts are the reference's in
  * src/ops/rnn_cell.ts. Pointers arrive already advanced to the step's offsets.
  * mode: 0 relu, 1 tanh, 2 LSTM (i, f, g, o), 3 GRU (r, z, n). Threads take whole rows.
+ * LSTM steps run 4 columns at a time (mathf4.h), the last H % 4 columns one at a time.
  */
 #include "denet.h"
 #include "mathf.h"
+#include "mathf4.h"
+
+#define LD(p) wasm_v128_load(p)
+#define ST(p, v) wasm_v128_store((p), (v))
 
 INLINE int gates_of(int mode) { return mode == 2 ? 4 : mode == 3 ? 3 : 1; }
 INLINE int saved_of(int mode) { return mode == 2 ? 6 : mode == 3 ? 4 : 1; }
@@ -33,7 +38,26 @@ void rnn_cell_fwd(int mode, int rows, int H, const f32 *xg, const f32 *hg, const
       }
     } else if (mode == 2) {
       f32 *cb = c + (long)b * H;
-      for (int j = 0; j < H; j++) {
+      int j = 0;
+      for (; j + 4 <= H; j += 4) {
+#define PRE(k) VADD(VADD(LD(gx + (k) * H + j), LD(gh + (k) * H + j)), LD(bR + (k) * H + j))
+        f32x4 i = v_sigmf(PRE(0)), f = v_sigmf(PRE(1)), g = v_tanhf(PRE(2)), o = v_sigmf(PRE(3));
+#undef PRE
+        f32x4 cp = LD(cb + j);
+        f32x4 cn = VADD(VMUL(f, cp), VMUL(i, g));
+        f32x4 hn = VMUL(o, v_tanhf(cn));
+        ST(s + j, i);
+        ST(s + H + j, f);
+        ST(s + 2 * H + j, g);
+        ST(s + 3 * H + j, o);
+        ST(s + 4 * H + j, cp);
+        ST(s + 5 * H + j, cn);
+        ST(cb + j, cn);
+        ST(hpb + j, LD(hb + j));
+        ST(hb + j, hn);
+        ST(yb + j, hn);
+      }
+      for (; j < H; j++) {
         f32 i = d_sigmf(gx[j] + gh[j] + bR[j]);
         f32 f = d_sigmf(gx[H + j] + gh[H + j] + bR[H + j]);
         f32 g = d_tanhf(gx[2 * H + j] + gh[2 * H + j] + bR[2 * H + j]);
@@ -92,7 +116,29 @@ void rnn_cell_bwd(int mode, int rows, int H, const f32 *dy, int dyStride, f32 *d
       }
     } else if (mode == 2) {
       f32 *dcb = dc + (long)b * H;
-      for (int j = 0; j < H; j++) {
+      int j = 0;
+      for (; j + 4 <= H; j += 4) {
+        f32x4 one = V4(1.0f);
+        f32x4 g = VADD(LD(dyb + j), LD(dhb + j));
+        f32x4 i = LD(s + j), f = LD(s + H + j), gg = LD(s + 2 * H + j), o = LD(s + 3 * H + j);
+        f32x4 cp = LD(s + 4 * H + j), cn = LD(s + 5 * H + j);
+        f32x4 tc = v_tanhf(cn);
+        f32x4 dcn = VADD(LD(dcb + j), VMUL(VMUL(g, o), VSUB(one, VMUL(tc, tc))));
+        f32x4 di = VMUL(VMUL(VMUL(dcn, gg), i), VSUB(one, i));
+        f32x4 df = VMUL(VMUL(VMUL(dcn, cp), f), VSUB(one, f));
+        f32x4 dg = VMUL(VMUL(dcn, i), VSUB(one, VMUL(gg, gg)));
+        f32x4 dout = VMUL(VMUL(VMUL(g, tc), o), VSUB(one, o));
+        ST(dx + j, di);
+        ST(dx + H + j, df);
+        ST(dx + 2 * H + j, dg);
+        ST(dx + 3 * H + j, dout);
+        ST(ds + j, di);
+        ST(ds + H + j, df);
+        ST(ds + 2 * H + j, dg);
+        ST(ds + 3 * H + j, dout);
+        ST(dcb + j, VMUL(dcn, f));
+      }
+      for (; j < H; j++) {
         f32 g = dyb[j] + dhb[j];
         f32 i = s[j], f = s[H + j], gg = s[2 * H + j], o = s[3 * H + j];
         f32 cp = s[4 * H + j], cn = s[5 * H + j];

@@ -71,10 +71,14 @@ function checkBackward(a: CellBackwardArgs): void {
   if (a.dHg) need("dHg", a.dHg, a.dHgOff + rows * G * H);
 }
 
-/** Whether the CPU kernel can run in place on these tensors (f32 in the kernels' heap). */
-function wasmable(ts: readonly (Tensor | null)[]): boolean {
+/**
+ * Whether the CPU kernel can run on these tensors: f32 throughout, the `written` ones in
+ * the kernels' heap (they are updated in place; `read` ones are copied in when outside).
+ */
+function wasmable(written: readonly (Tensor | null)[], read: readonly Tensor[]): boolean {
   if (!cpuKernelsEnabled()) return false;
-  return ts.every((t) => {
+  const f32 = (t: Tensor) => t.host("rnn cell") instanceof Float32Array;
+  return read.every(f32) && written.every((t) => {
     if (t === null) return true;
     const h = t.host("rnn cell");
     return h instanceof Float32Array && (h.length === 0 || inHeapMemory(h));
@@ -118,8 +122,11 @@ export function cellForward(a: CellForwardArgs): void {
     });
     return;
   }
-  const all = [a.xg, a.hg, a.bR, a.h, a.c, a.y, a.hPrev, a.saved];
-  if (!wasmable(all)) return cellForwardRef(a);
+  // Read-only inputs are copied into the heap when they lie outside it (a Param's bias);
+  // the tensors written in place must be heap tensors already.
+  if (!wasmable([a.h, a.c, a.y, a.hPrev, a.saved], [a.xg, a.hg, a.bR])) {
+    return cellForwardRef(a);
+  }
   const S = RNN_SAVED[a.mode];
   kernelCall("rnn cell", (k) => {
     k.run("rnn_cell_fwd", [
@@ -172,8 +179,9 @@ export function cellBackward(a: CellBackwardArgs): void {
     });
     return;
   }
-  const all = [a.dy, a.dh, a.dc, a.saved, a.hPrev, a.dXg, a.dHg, a.dHgStep];
-  if (!wasmable(all)) return cellBackwardRef(a);
+  if (!wasmable([a.dh, a.dc, a.dXg, a.dHg, a.dHgStep], [a.dy, a.saved, a.hPrev])) {
+    return cellBackwardRef(a);
+  }
   kernelCall("rnn cell", (k) => {
     k.run("rnn_cell_bwd", [
       RNN_MODE_CODE[a.mode],
