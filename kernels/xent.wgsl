@@ -24,14 +24,26 @@
 //       slices accumulate (m, s, o) in ST[4 row ..]; then loss_rows (one invocation per
 //       row) writes Y, or backward_slice per slice writes DX. The same formulas; only the
 //       partial sums of s and o are added slice by slice.
+//   total: one 256-thread workgroup after a forward pass: OUT[0] = the sum of Y over the
+//       rows, divided by the number of kept rows (label >= 0) when p.average is 1, and
+//       OUT[1] = the scale of the scalar upstream gradient (1 / kept, or 1). It also checks
+//       the labels (as kernels/check.wgsl does): the first bad one is recorded in E with
+//       p.code unless an earlier check failed. dispatch: 1 workgroup.
+// Scalar upstream gradient (override SCALAR_DY): the backward entry points take
+// DY[0] * SC[1] for every row instead of DY[row], where SC is the OUT of `total` (the
+// gradient of the mean or total of the rows). Every backward dispatch binds SC (a dummy
+// when SCALAR_DY is false).
 // Trip counts (loop iterations per invocation): forward ceil(len/64)*2 + 128, backward
 // ceil(len/64)*3 + 128, the *_rows entry points 2*len (+ len backward), the sliced ones
-// ceil((jEnd - jBegin)/64) + 64. llvmpipe caps the loop iterations of one invocation
+// ceil((jEnd - jBegin)/64) + 64, total ceil(rows/256) + 8. llvmpipe caps the loop iterations of one invocation
 // (about 65 535, all loops together) and silently cuts the loops short beyond: the
 // driver keeps long rows (len > 2^18) on the sliced entry points.
-// Bindings: 1 X, 2 L, then forward 3 Y; backward 4 DY, 5 DX; sliced 6 ST.
+// Bindings: 1 X, 2 L, then forward 3 Y; backward 4 DY, 5 DX, 9 SC; sliced 6 ST; total
+// 2 L, 3 Y, 7 E, 8 OUT.
 
-struct Params { rows: u32, len: u32, nanBits: u32, jBegin: u32, jEnd: u32, _p0: u32, _p1: u32, _p2: u32 }
+struct Params {
+  rows: u32, len: u32, nanBits: u32, jBegin: u32, jEnd: u32, code: u32, average: u32, _p2: u32,
+}
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
@@ -40,6 +52,11 @@ struct Params { rows: u32, len: u32, nanBits: u32, jBegin: u32, jEnd: u32, _p0: 
 @group(0) @binding(4) var<storage, read> DY: array<f32>;
 @group(0) @binding(5) var<storage, read_write> DX: array<f32>;
 @group(0) @binding(6) var<storage, read_write> ST: array<f32>;
+@group(0) @binding(7) var<storage, read_write> E: array<u32>;
+@group(0) @binding(8) var<storage, read_write> OUT: array<f32>;
+@group(0) @binding(9) var<storage, read> SC: array<f32>;
+
+override SCALAR_DY: bool = false;
 
 const WG: u32 = 64u;
 const SKIP: i32 = -1;
@@ -82,7 +99,13 @@ fn rowLoss(base: u32, c: i32, st: vec3<f32>) -> f32 {
   return (st.x - xc) + log(st.y);
 }
 
-// Writes one gradient element: DY[row] * (softmax_j - onehot_j), given the row's class.
+// The upstream gradient of row `row`'s loss.
+fn upstream(row: u32) -> f32 {
+  if (SCALAR_DY) { return DY[0] * SC[1]; }
+  return DY[row];
+}
+
+// Writes one gradient element: upstream * (softmax_j - onehot_j), given the row's class.
 fn gradAt(row: u32, base: u32, j: u32, c: i32, st: vec3<f32>) {
   if (c == SKIP) {
     DX[base + j] = 0.0;
@@ -93,9 +116,9 @@ fn gradAt(row: u32, base: u32, j: u32, c: i32, st: vec3<f32>) {
     return;
   }
   if (i32(j) == c) {
-    DX[base + j] = -DY[row] * (st.z / st.y);
+    DX[base + j] = -upstream(row) * (st.z / st.y);
   } else {
-    DX[base + j] = DY[row] * (exp(X[base + j] - st.x) / st.y);
+    DX[base + j] = upstream(row) * (exp(X[base + j] - st.x) / st.y);
   }
 }
 
@@ -259,4 +282,54 @@ fn backward_slice(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   let c = classOf(row);
   let st = storedStats(row);
   for (var j = p.jBegin + lid; j < p.jEnd; j += WG) { gradAt(row, base, j, c, st); }
+}
+
+const TWG: u32 = 256u;
+var<workgroup> tot: array<f32, TWG>;
+var<workgroup> cnt: array<f32, TWG>;
+var<workgroup> firstBad: atomic<u32>;
+
+@compute @workgroup_size(256)
+fn total(@builtin(local_invocation_index) lid: u32) {
+  if (lid == 0u) { atomicStore(&firstBad, 0xffffffffu); }
+  workgroupBarrier();
+  var s = 0.0;
+  var n = 0.0;
+  for (var r = lid; r < p.rows; r += TWG) {
+    let c = classOf(r);
+    if (c == BAD) { atomicMin(&firstBad, r); }
+    if (c != SKIP) { n += 1.0; }
+    s += Y[r];
+  }
+  tot[lid] = s;
+  cnt[lid] = n;
+  workgroupBarrier();
+  for (var k = TWG / 2u; k > 0u; k = k / 2u) {
+    if (lid < k) {
+      tot[lid] += tot[lid + k];
+      cnt[lid] += cnt[lid + k];
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    let kept = cnt[0];
+    if (p.average == 1u && kept == 0.0) {
+      // Knet's 0/0: every instance skipped (no row then needs the scale).
+      OUT[0] = nan();
+      OUT[1] = 0.0;
+    } else if (p.average == 1u) {
+      OUT[0] = tot[0] / kept;
+      OUT[1] = 1.0 / kept;
+    } else {
+      OUT[0] = tot[0];
+      OUT[1] = 1.0;
+    }
+    let f = atomicLoad(&firstBad);
+    if (f != 0xffffffffu && E[0] == 0u) {
+      E[0] = 1u;
+      E[1] = p.code;
+      E[2] = f;
+      E[3] = bitcast<u32>(L[f]);
+    }
+  }
 }

@@ -18,7 +18,8 @@ import { noRecord } from "./autograd/tape.ts";
 import { binary, unary } from "./ops/elementwise.ts";
 import { argmax, max, mean, sum } from "./ops/reduce.ts";
 import { checkInputs, describe } from "./ops/registry.ts";
-import { checkLabelsGpu, checkScoresLabels, xentOp } from "./ops/xent.ts";
+import { checkLabelsGpu, checkScoresLabels } from "./ops/xent.ts";
+import { countKept, xentTotalOp } from "./ops/xent_total.ts";
 import { runOp } from "./ops/registry.ts";
 import { tidy } from "./tensor/scope.ts";
 import { readAll, Tensor } from "./tensor/tensor.ts";
@@ -46,14 +47,6 @@ export function applyModel(model: Model, x: Tensor): Tensor {
 /** A dataset: any iterable of `[x, y]` batches, e.g. `minibatch(x, y, 100)`. */
 export type Dataset = Iterable<readonly [Tensor, Tensor]>;
 
-/** The number of non-skipped instances (labels ≥ 0), on the labels' device. */
-function countKept(labels: Tensor): Tensor {
-  const kept = binary("ge", labels, 0);
-  const n = sum(kept);
-  kept.dispose();
-  return n;
-}
-
 /** `total / count(labels ≥ 0)` when averaging, else `total`; consumes `total`. */
 function finish(total: Tensor, labels: Tensor, average: boolean): Tensor {
   if (!average) return total;
@@ -66,12 +59,9 @@ function finish(total: Tensor, labels: Tensor, average: boolean): Tensor {
 
 function nllScores(scores: Tensor, labels: Tensor, opts: LossOptions): Tensor {
   const l = checkScoresLabels("nll", scores, labels);
-  checkLabelsGpu("nll", l, scores.shape[1]);
   try {
-    const per = runOp(xentOp, [scores, l], { rows: scores.shape[0], len: scores.shape[1] });
-    const total = sum(per);
-    per.dispose();
-    return finish(total, l, opts.average ?? true);
+    const [rows, len] = scores.shape;
+    return runOp(xentTotalOp, [scores, l], { rows, len, average: opts.average ?? true });
   } finally {
     if (l !== labels) l.dispose();
   }

@@ -413,6 +413,48 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "nll on the GPU: fused total (2 dispatches) and gradient (1) == f64 reference at odd sizes, scaled upstream, skips, long rows",
+  ignore: !gpu,
+  ...GPU_TEST,
+  fn: async () => {
+    const rng = new Rng(11);
+    // [N, C]: short rows (one invocation each), long rows (a workgroup each), and rows
+    // longer than the software profile's slice (the sliced entry points).
+    for (const [n, c] of [[1, 1], [3, 7], [37, 65], [301, 10], [2, 300_001]]) {
+      const { x, y } = problem(rng, n, c, 2);
+      y[0] = 0;
+      if (n > 2) y[n - 1] = -1; // a skipped instance
+      for (const average of [true, false]) {
+        const kept = y.filter((l) => l >= 0).length;
+        const scale = 2.5 / (average ? kept : 1); // d(2.5·nll)/d(row loss)
+        const want = nllReference(x, y, c, average);
+        const w = new Param(f32(x, [n, c], "gpu"));
+        const ls = f32(y, [n], "gpu");
+        resetCounters();
+        const J = diff(() => {
+          const l = nll(w, ls, { average });
+          if (c <= 65) assert.equal(counters().dispatches, 2, `${n}×${c}: xent rows + total`);
+          return binary("mul", l, 2.5);
+        });
+        const [v, g] = await readAll([J.value, J.grad(w)!]);
+        assertClose([v[0]], [2.5 * want], { rtol: 2e-5, atol: 1e-6 }, `${n}×${c} avg=${average}`);
+        const ref = reference(x, y, c);
+        const wantGrad = ref.grad.map((d) => d * scale);
+        assertClose(g, wantGrad, F32_TOL, `${n}×${c} avg=${average}: gradient`);
+        if (c <= 65) {
+          // mul's backward (1), the fused gradient (1); nothing else in between.
+          assert.equal(counters().dispatches, 2 + 1 + 1 + 1, `${n}×${c}: dispatches in all`);
+        }
+        J.dispose();
+        w.dispose();
+        ls.dispose();
+      }
+    }
+  },
+});
+
 Deno.test("accuracy: hand-made cases with skips, ties and average=false, on every device", async () => {
   const scores = [
     [0.1, 0.7, 0.2], // argmax 1

@@ -44,7 +44,8 @@ export interface XentAttrs {
  * rows get a 64-thread workgroup each (see kernels/xent.wgsl).
  */
 const SHORT_ROW = 64;
-const NAN_BITS = 0x7fc00000;
+/** The bits of the NaN the xent kernels write (a uniform: WGSL has no NaN constant). */
+export const NAN_BITS = 0x7fc00000;
 
 /** The class of instance `i` (−1: skipped), or an Error for a label that is not one. */
 function classOf(op: string, label: number, i: number, len: number): number {
@@ -141,26 +142,38 @@ function xentWasm(scores: Tensor, labels: Tensor, dy: Tensor | null, a: XentAttr
   });
 }
 
-function dispatchXent(
+/**
+ * Dispatches the forward (per-row loss) or backward pass of kernels/xent.wgsl, choosing the
+ * entry points by row length. `buffers` are its bindings 1.. (X, L, Y, DY, DX; ST is
+ * allocated here for long rows); the backward pass always binds SC, `scale` or a dummy:
+ * with `scale` (the OUT of the `total` entry point) the upstream gradient is the scalar
+ * DY[0]·scale[1] (the gradient of a mean or total of the rows), else DY[row].
+ */
+export function dispatchXent(
   direction: "forward" | "backward",
   a: XentAttrs,
   buffers: (StorageBinding | null)[],
+  scale: StorageBinding | null = null,
 ): void {
   const rt = gpuRuntime();
   const uniforms = (j0 = 0, j1 = 0) =>
     new UniformWriter().u32(a.rows).u32(a.len).u32(NAN_BITS).u32(j0).u32(j1).build();
   // Software adapters: the one-pass `backward` loops 3·ceil(len / 64) + 128 times per
   // thread and llvmpipe cuts loops short after ~65 535 iterations: longer rows are sliced.
+  const sc = direction === "backward" ? scale ?? rt.dummy : null;
+  const constants = scale ? { SCALAR_DY: true } : undefined;
   if (a.len > gpuProfile().xentSlice) {
-    dispatchLongRows(direction, a, buffers, uniforms);
+    dispatchLongRows(direction, a, buffers, sc, constants, uniforms);
     return;
   }
   const short = a.len <= SHORT_ROW;
+  const [x, l, y, dy, dx] = buffers;
   rt.dispatch({
     kernel: "xent",
     entryPoint: short ? `${direction}_rows` : direction,
+    constants,
     uniforms: uniforms(),
-    buffers,
+    buffers: sc ? [x, l, y, dy, dx, null, null, null, sc] : buffers,
     workgroups: grid2d(short ? Math.ceil(a.rows / 64) : a.rows),
   });
 }
@@ -173,6 +186,8 @@ function dispatchLongRows(
   direction: "forward" | "backward",
   a: XentAttrs,
   [x, l, y, dy, dx]: (StorageBinding | null)[],
+  sc: StorageBinding | null,
+  constants: Record<string, boolean> | undefined,
   uniforms: (j0?: number, j1?: number) => ArrayBuffer,
 ): void {
   const rt = gpuRuntime();
@@ -183,6 +198,7 @@ function dispatchLongRows(
       rt.dispatch({
         kernel: "xent",
         entryPoint,
+        constants: entryPoint === "backward_slice" ? constants : undefined,
         uniforms: uniforms(j0, Math.min(a.len, j0 + slice)),
         buffers,
         workgroups: grid2d(a.rows),
@@ -200,13 +216,13 @@ function dispatchLongRows(
       workgroups: grid2d(Math.ceil(a.rows / 64)),
     });
   } else {
-    slices("backward_slice", [x, l, null, dy, dx, st]);
+    slices("backward_slice", [x, l, null, dy, dx, st, null, null, sc]);
   }
   rt.free(st);
 }
 
 /** The gradient op (no gradient of its own: second derivatives of nll are not supported). */
-const xentGradOp = defineOp<XentAttrs>({
+export const xentGradOp = defineOp<XentAttrs>({
   name: "xent_grad",
   cpu: ([x, l, dy], a) => xentGradCpu(x, l, dy, a),
   wasm: ([x, l, dy], a) => xentWasm(x, l, dy, a),

@@ -16,7 +16,7 @@
  */
 
 import { gpuRuntime } from "../gpu/runtime.ts";
-import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
+import { grid2d } from "../gpu/uniforms.ts";
 import { kernelCall } from "../cpu/call.ts";
 import { inHeapMemory } from "../cpu/heap.ts";
 import { backendOf } from "../backend.ts";
@@ -27,6 +27,7 @@ import { fmtShape } from "../tensor/shape.ts";
 import { keep } from "../tensor/scope.ts";
 import { emptyGpu, hostArray, Tensor } from "../tensor/tensor.ts";
 import type { Optimizer, OptimizerConfig } from "./optimizer.ts";
+import { optimUniforms, queueUpdate } from "./grouped.ts";
 
 // ---------------------------------------------------------------------------------------
 // The fused update op (kernels/optim.wgsl) and its CPU twin
@@ -209,14 +210,15 @@ function updateGpu(inputs: readonly Tensor[], u: UpdateAttrs): Tensor {
   s1?.invalidateHostMirror();
   s2?.invalidateHostMirror();
   if (w.size === 0) return w;
-  const rt = gpuRuntime();
   const op = u.algo;
+  // In place, unclipped: may join a grouped dispatch (see ./grouped.ts).
+  if (op !== "clip" && !u.clip && queueUpdate({ algo: ALGOS[op], u, w, g, s1, s2 })) return w;
+  const rt = gpuRuntime();
   const gBuf = g.binding(op);
   rt.dispatch({
     kernel: "optim",
     constants: { ALGO: ALGOS[u.algo], CLIP: u.clip },
-    uniforms: new UniformWriter().u32(w.size).f32(u.lr).f32(u.a).f32(u.a1).f32(u.b).f32(u.b1)
-      .f32(u.eps).f32(u.c1).f32(u.c2).f32(u.gclip).build(),
+    uniforms: optimUniforms(w.size, u),
     // Unused bindings get spare buffers: two distinct writable ones for S1/S2 (no
     // aliasing of writable bindings), and G itself for the norm (read-only twice).
     buffers: [

@@ -9,6 +9,7 @@
 
 import { Param } from "../autograd/param.ts";
 import { Tensor } from "../tensor/tensor.ts";
+import { groupUpdates } from "./grouped.ts";
 import type { Optimizer } from "./optimizer.ts";
 import { SGD } from "./optimizers.ts";
 
@@ -178,5 +179,7 @@ export function update(
       throw new Error(`update: parameter ${i}: ${(e as Error).message}`, { cause: e });
     }
   });
-  for (const step of steps) if (step) apply(step);
+  groupUpdates(() => {
+    for (const step of steps) if (step) apply(step);
+  });
 }

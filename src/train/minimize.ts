@@ -10,6 +10,7 @@
 import { diff } from "../autograd/diff.ts";
 import type { Param } from "../autograd/param.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
+import { groupUpdates } from "../optim/grouped.ts";
 import { Adam } from "../optim/optimizers.ts";
 import { Tensor } from "../tensor/tensor.ts";
 
@@ -97,12 +98,15 @@ export class Trainer implements Iterable<Tensor> {
     const args = batch instanceof Tensor ? [batch] : [...batch];
     const J = diff(() => this.#f(...args));
     try {
-      for (const p of this.#params ?? J.params()) {
-        const g = J.grad(p);
-        if (g === null) continue;
-        if (p.opt === undefined || p.opt === null) p.opt = this.#optimizer.clone();
-        (p.opt as Optimizer).update(p, g);
-      }
+      // One grouped GPU dispatch per four Params of one setting (src/optim/grouped.ts).
+      groupUpdates(() => {
+        for (const p of this.#params ?? J.params()) {
+          const g = J.grad(p);
+          if (g === null) continue;
+          if (p.opt === undefined || p.opt === null) p.opt = this.#optimizer.clone();
+          (p.opt as Optimizer).update(p, g);
+        }
+      });
     } catch (e) {
       J.dispose();
       throw e;
