@@ -73,6 +73,7 @@ export {
 } from "./src/ops/reduce.ts";
 export { logsoftmax, logsumexp, softmax } from "./src/ops/softmax.ts";
 export { bmm, gemm, type GemmKernel, type GemmOptions, matmul } from "./src/ops/matmul.ts";
+export { linear, type LinearActivation } from "./src/ops/linear.ts";
 export { axpby, axpy, copyInto, fill, scal } from "./src/ops/vector.ts";
 export { where, whereInto } from "./src/ops/where.ts";
 export {

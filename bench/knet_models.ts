@@ -39,7 +39,7 @@ import { gaussian, param, xavierUniform } from "../src/init.ts";
 import { mse, nll } from "../src/loss.ts";
 import { conv4 } from "../src/ops/conv.ts";
 import { mat } from "../src/ops/indexing.ts";
-import { matmul } from "../src/ops/matmul.ts";
+import { linear } from "../src/ops/linear.ts";
 import { add, relu } from "../src/ops/math.ts";
 import { pool } from "../src/ops/pool.ts";
 import { fromArray } from "../src/tensor/create.ts";
@@ -194,15 +194,15 @@ const ARITY: Record<RowName, number> = { linreg: 2, softmax: 2, mlp: 4, lenet: 8
 /** Knet's `predict` of each row, as plain functions of the Params `w` and a batch `x`. */
 const PREDICT: Record<RowName, (w: Param[], x: Tensor) => Tensor> = {
   // x [N, 13] → [N, 1]
-  linreg: ([w, b], x) => add(matmul(x, w), b),
+  linreg: ([w, b], x) => linear(x, w, b),
   // x [N, 1, 28, 28] → [N, 10]
-  softmax: ([w, b], x) => add(matmul(mat(x), w), b),
-  mlp: ([w1, b1, w2, b2], x) => add(matmul(relu(add(matmul(mat(x), w1), b1)), w2), b2),
+  softmax: ([w, b], x) => linear(mat(x), w, b),
+  mlp: ([w1, b1, w2, b2], x) => linear(linear(mat(x), w1, b1, "relu"), w2, b2),
   lenet: ([w1, b1, w2, b2, w3, b3, w4, b4], x0) => {
     const x1 = pool(relu(add(conv4(w1, x0), b1))); // [N, 20, 12, 12]
     const x2 = pool(relu(add(conv4(w2, x1), b2))); // [N, 50, 4, 4]
-    const x3 = relu(add(matmul(mat(x2), w3), b3)); // [N, 500]
-    return add(matmul(x3, w4), b4); // [N, 10]
+    const x3 = linear(mat(x2), w3, b3, "relu"); // [N, 500]
+    return linear(x3, w4, b4); // [N, 10]
   },
 };
 

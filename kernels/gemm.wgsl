@@ -22,6 +22,10 @@
 // only the epilogue moves them into an array, which keeps the JIT'd code small (cold llvmpipe
 // compile ~1.1-1.4 s per specialisation instead of 1.6-4.3 s) at no measurable cost.
 
+// Fused epilogue (override EPI, Dense and Conv forward): 1 adds BIAS[n] (one bias per
+// column, shared by the batch), 2 also applies relu (NaN stays NaN, as unary.wgsl's
+// relu). Only on the dispatch that writes the final values (the last K slice).
+
 struct Params { M: u32, N: u32, K: u32, batch: u32,
                 strideA: u32, strideB: u32, strideC: u32, kBegin: u32,   // batch strides in elements; 0 = broadcast
                 alpha: f32, beta: f32, kEnd: u32, _pad2: u32 }        // this dispatch sums k in [kBegin, kEnd)
@@ -29,9 +33,19 @@ struct Params { M: u32, N: u32, K: u32, batch: u32,
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
+@group(0) @binding(4) var<storage, read> BIAS: array<f32>; // EPI > 0 (else a dummy)
 override TRANS_A: bool = false;  // A stored as [K,M] (row-major) when true, else [M,K]
 override TRANS_B: bool = false;  // B stored as [N,K] when true, else [K,N]
 override USE_BETA: bool = false; // when false C is write-only (never read), C = alpha*op(A)op(B)
+override EPI: u32 = 0u;         // fused epilogue: 0 none, 1 + BIAS[n], 2 relu(+ BIAS[n])
+
+// The fused epilogue of one output element in column n (see EPI).
+fn epilogue(v: f32, n: u32) -> f32 {
+  if (EPI == 0u) { return v; }
+  let z = v + BIAS[n];
+  if (EPI == 2u) { return select(z, 0.0, z <= 0.0); }
+  return z;
+}
 
 const BM = 128u; // rows of C per workgroup
 const BN = 128u; // columns of C per workgroup
@@ -63,7 +77,7 @@ fn store4(base: u32, m: u32, n: u32, acc: vec4<f32>) {
         if (USE_BETA) {
           v += p.beta * C[row + n + e];
         }
-        C[row + n + e] = v;
+        C[row + n + e] = epilogue(v, n + e);
       }
     }
   }

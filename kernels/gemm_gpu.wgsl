@@ -20,7 +20,11 @@
 // z = b * SPLITS + s sums k in its share of [kBegin, kEnd) and writes alpha * partial to
 // C + s * splitStride (a scratch the driver then sums over s); USE_BETA must be false then.
 //
-// Bindings: 1 A, 2 B, 3 C.
+// Bindings: 1 A, 2 B, 3 C, 4 BIAS. EPI > 0 requires SPLITS = 1.
+
+// Fused epilogue (override EPI, Dense and Conv forward): 1 adds BIAS[n] (one bias per
+// column, shared by the batch), 2 also applies relu (NaN stays NaN, as unary.wgsl's
+// relu). Only on the dispatch that writes the final values (the last K slice).
 
 struct Params { M: u32, N: u32, K: u32, batch: u32,
                 strideA: u32, strideB: u32, strideC: u32, kBegin: u32,
@@ -29,9 +33,19 @@ struct Params { M: u32, N: u32, K: u32, batch: u32,
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
+@group(0) @binding(4) var<storage, read> BIAS: array<f32>; // EPI > 0 (else a dummy)
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override USE_BETA: bool = false;
+override EPI: u32 = 0u;         // fused epilogue: 0 none, 1 + BIAS[n], 2 relu(+ BIAS[n])
+
+// The fused epilogue of one output element in column n (see EPI).
+fn epilogue(v: f32, n: u32) -> f32 {
+  if (EPI == 0u) { return v; }
+  let z = v + BIAS[n];
+  if (EPI == 2u) { return select(z, 0.0, z <= 0.0); }
+  return z;
+}
 override TB: u32 = 8u;      // outputs per invocation along each side: 4 or 8
 override SPLITS: u32 = 1u;  // k splits (split-K)
 
@@ -112,7 +126,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
           let i = cBase + m * p.N + n;
           var out = p.alpha * v[e];
           if (USE_BETA) { out += p.beta * C[i]; }
-          C[i] = out;
+          C[i] = epilogue(out, n);
         }
       }
     }

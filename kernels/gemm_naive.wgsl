@@ -5,6 +5,10 @@
 // A is [M,K] ([K,M] when TRANS_A), B is [K,N] ([N,K] when TRANS_B), C is [M,N]; all row-major.
 // Batch strides are in elements; a stride of 0 broadcasts that operand over the batch.
 
+// Fused epilogue (override EPI, Dense and Conv forward): 1 adds BIAS[n] (one bias per
+// column, shared by the batch), 2 also applies relu (NaN stays NaN, as unary.wgsl's
+// relu). Only on the dispatch that writes the final values (the last K slice).
+
 struct Params { M: u32, N: u32, K: u32, batch: u32,
                 strideA: u32, strideB: u32, strideC: u32, kBegin: u32,
                 alpha: f32, beta: f32, kEnd: u32, _pad2: u32 } // this dispatch sums k in [kBegin, kEnd)
@@ -12,9 +16,19 @@ struct Params { M: u32, N: u32, K: u32, batch: u32,
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
+@group(0) @binding(4) var<storage, read> BIAS: array<f32>; // EPI > 0 (else a dummy)
 override TRANS_A: bool = false;  // A stored as [K,M] when true, else [M,K]
 override TRANS_B: bool = false;  // B stored as [N,K] when true, else [K,N]
 override USE_BETA: bool = false; // when false C is write-only (never read)
+override EPI: u32 = 0u;         // fused epilogue: 0 none, 1 + BIAS[n], 2 relu(+ BIAS[n])
+
+// The fused epilogue of one output element in column n (see EPI).
+fn epilogue(v: f32, n: u32) -> f32 {
+  if (EPI == 0u) { return v; }
+  let z = v + BIAS[n];
+  if (EPI == 2u) { return select(z, 0.0, z <= 0.0); }
+  return z;
+}
 
 @compute @workgroup_size(16, 16, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -40,5 +54,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (USE_BETA) {
     v += p.beta * C[ci];
   }
-  C[ci] = v;
+  C[ci] = epilogue(v, n);
 }

@@ -233,6 +233,16 @@ export function gradCases(rng: dn.Rng): GradCase[] {
     c,
   ) => dn.gemm(a, b, { beta: 2, c }));
   // Large enough for the GPU's register-blocked kernel (min(M, N) > GEMM_SKINNY = 16).
+  add(
+    "linear",
+    [{ shape: [5, 7] }, { shape: [7, 3] }, { shape: [3] }],
+    (x, w, b) => dn.linear(x, w, b),
+  );
+  add(
+    "linear relu",
+    [{ shape: [6, 4] }, { shape: [4, 5] }, { shape: [5] }],
+    (x, w, b) => dn.linear(x, w, b, "relu"),
+  );
   add("gemm tiled [33,17]x[17,20]", [{ shape: [33, 17] }, { shape: [17, 20] }], dn.matmul);
   add(
     "gemm tiled NT [33,17]x[20,17]",

@@ -9,6 +9,7 @@ import type { Param } from "../autograd/param.ts";
 import { dropout } from "../ops/dropout.ts";
 import { mat } from "../ops/indexing.ts";
 import { add } from "../ops/math.ts";
+import { linear } from "../ops/linear.ts";
 import { matmul } from "../ops/matmul.ts";
 import { type Initializer, param, param0, xavierUniform } from "../init.ts";
 import type { Rng } from "../tensor/random.ts";
@@ -123,6 +124,10 @@ export class Dense implements Layer {
     return inLayer(name, () =>
       tidy(() => {
         const h = mat(dropout(x, this.pdrop, { rng: this.#rng }));
+        // The common cases as one fused op (one GPU dispatch: GEMM, bias and relu).
+        if (this.b && (this.activation === "relu" || this.activation === "identity")) {
+          return linear(h, this.w, this.b, this.activation);
+        }
         const z = matmul(h, this.w);
         return this.#act(this.b ? add(z, this.b) : z);
       }));

@@ -8,7 +8,7 @@
 
 import { gpuProfile } from "../gpu/profile.ts";
 import { kernelCall } from "../cpu/call.ts";
-import { gpuRuntime } from "../gpu/runtime.ts";
+import { gpuRuntime, type StorageBinding } from "../gpu/runtime.ts";
 import { UniformWriter } from "../gpu/uniforms.ts";
 import { broadcastShapes, fmtShape } from "../tensor/shape.ts";
 import { emptyGpu, hostArray, shapeSize, Tensor } from "../tensor/tensor.ts";
@@ -136,8 +136,27 @@ export function gemmWasm(inputs: readonly Tensor[], g: GemmAttrs): Tensor {
   });
 }
 
-/** GPU: one dispatch of gemm.wgsl (plus a copy of C when β ≠ 0). */
-export function gemmGpu(inputs: readonly Tensor[], g: GemmAttrs): Tensor {
+/**
+ * A fused GEMM epilogue (the override EPI of the gemm kernels): add `bias` (one value per
+ * output column) and, with `relu`, apply relu, as the output is written.
+ */
+export interface GemmEpilogue {
+  /** [N]: added to every row of the product. */
+  bias: Tensor;
+  /** Apply relu after the bias. */
+  relu: boolean;
+}
+
+/** The EPI override of an epilogue (0: none). */
+function epiCode(epi: GemmEpilogue | undefined): number {
+  return epi ? (epi.relu ? 2 : 1) : 0;
+}
+
+/**
+ * GPU: one dispatch of gemm.wgsl (plus a copy of C when β ≠ 0), with the bias and relu
+ * of `epi` applied as the output is written.
+ */
+export function gemmGpu(inputs: readonly Tensor[], g: GemmAttrs, epi?: GemmEpilogue): Tensor {
   const [a, b, c] = inputs;
   const y = emptyGpu(g.outShape);
   if (y.size === 0) return y;
@@ -155,7 +174,10 @@ export function gemmGpu(inputs: readonly Tensor[], g: GemmAttrs): Tensor {
   const profile = gpuProfile();
   const kernel = g.kernel ??
     (profile.gemmGpuKernel ? "gemm_gpu" : preferNaive(g.M, g.N) ? "gemm_naive" : "gemm");
-  if (kernel === "gemm_gpu") return gemmGpuTiled(a, b, y, g, useBeta, profile.gemmMinWorkgroups);
+  const biasBuf = epi ? epi.bias.binding("gemm") : rt.dummy;
+  if (kernel === "gemm_gpu") {
+    return gemmGpuTiled(a, b, y, g, useBeta, profile.gemmMinWorkgroups, epi, biasBuf);
+  }
   const naive = kernel === "gemm_naive";
   const tm = naive ? 16 : GEMM_TILE_M;
   const tn = naive ? 16 : GEMM_TILE_N;
@@ -168,17 +190,23 @@ export function gemmGpu(inputs: readonly Tensor[], g: GemmAttrs): Tensor {
   const kSlice = gpuProfile().gemmKSlice;
   for (let k0 = 0; k0 < Math.max(g.K, 1); k0 += kSlice) {
     const first = k0 === 0;
+    const last = k0 + kSlice >= g.K;
     const accumulate = first ? useBeta : true;
     rt.dispatch({
       kernel,
-      constants: { TRANS_A: g.transA, TRANS_B: g.transB, USE_BETA: accumulate },
+      constants: {
+        TRANS_A: g.transA,
+        TRANS_B: g.transB,
+        USE_BETA: accumulate,
+        EPI: last ? epiCode(epi) : 0,
+      },
       uniforms: new UniformWriter()
         .u32(g.M).u32(g.N).u32(g.K).u32(g.batch)
         .u32(g.strideA).u32(g.strideB).u32(g.M * g.N).u32(k0)
         .f32(g.alpha).f32(first ? (useBeta ? g.beta : 0) : 1).u32(Math.min(g.K, k0 + kSlice))
         .u32(0)
         .build(),
-      buffers: [aBuf, bBuf, y.binding("gemm")],
+      buffers: [aBuf, bBuf, y.binding("gemm"), biasBuf],
       workgroups: [Math.ceil(g.N / tn), Math.ceil(g.M / tm), g.batch],
     });
   }
@@ -189,7 +217,7 @@ export function gemmGpu(inputs: readonly Tensor[], g: GemmAttrs): Tensor {
 const MAX_SPLITS = 16;
 
 /**
- * kernels/gemm_gpu.wgsl: 64×64 tiles (4×4 outputs per invocation) or, when those would
+ * kernels/gemm_gpu.wgsl (with the epilogue `epi`, bias bound at `biasBuf`): 64×64 tiles (4×4 outputs per invocation) or, when those would
  * launch over `minWorkgroups` · 4 workgroups, 128×128 tiles (8×8); when the tiles do not
  * reach `minWorkgroups` and K is long, split-K over up to {@link MAX_SPLITS} workgroups
  * per tile into a scratch summed by one strided reduction. `y` holds C₀ when `useBeta`.
@@ -201,12 +229,15 @@ function gemmGpuTiled(
   g: GemmAttrs,
   useBeta: boolean,
   minWorkgroups: number,
+  epi: GemmEpilogue | undefined,
+  biasBuf: StorageBinding,
 ): Tensor {
   const rt = gpuRuntime();
   const tiles = (t: number) => Math.ceil(g.M / t) * Math.ceil(g.N / t) * g.batch;
   const TB = tiles(128) >= minWorkgroups ? 8 : 4;
   const T = 16 * TB;
-  const splits = useBeta ? 1 : Math.max(
+  // The epilogue needs the whole sum in one workgroup: no split-K then.
+  const splits = useBeta || epi ? 1 : Math.max(
     1,
     Math.min(MAX_SPLITS, Math.ceil(minWorkgroups / tiles(T)), Math.floor(g.K / 64)),
   );
@@ -220,6 +251,7 @@ function gemmGpuTiled(
       USE_BETA: useBeta,
       TB,
       SPLITS: splits,
+      EPI: epiCode(epi),
     },
     uniforms: new UniformWriter()
       .u32(g.M).u32(g.N).u32(g.K).u32(g.batch)
@@ -230,6 +262,7 @@ function gemmGpuTiled(
       a.size > 0 ? a.binding("gemm") : rt.dummy,
       b.size > 0 ? b.binding("gemm") : rt.dummy,
       parts ? parts.binding("gemm") : y.binding("gemm"),
+      biasBuf,
     ],
     workgroups: [Math.ceil(g.N / T), Math.ceil(g.M / T), g.batch * splits],
   });
