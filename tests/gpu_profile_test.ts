@@ -172,16 +172,30 @@ Deno.test({
 
 Deno.test({
   name:
-    "profiles: on hardware profiles a bias-gradient sum (axis 0 of [100, 10]) is one strided dispatch",
+    "profiles: a bias-gradient sum (axis 0 of [100, 10]) is one strided dispatch on every profile; a long axis permutes first",
   ignore: !(await haveGpu()),
   ...GPU_TEST,
   fn: async () => {
     const x = randn([100, 10], { rng: new Rng(2), device: "gpu" });
-    const soft = await under("software", () => [sum(x, 0)]);
-    const disc = await under("discrete", () => [sum(x, 0)]);
-    assert.equal(disc.dispatches, 1);
-    assert.ok(soft.dispatches > 1, `software: ${soft.dispatches} (permute, then rows)`);
-    assertClose(disc.values[0], soft.values[0], { rtol: 1e-5, atol: 1e-6 }, "sums");
+    const long = randn([3000, 10], { rng: new Rng(3), device: "gpu" });
+    const want = async (t: typeof x) => {
+      const v = await t.data();
+      const [n, c] = t.shape;
+      return Float64Array.from({ length: c }, (_, j) => {
+        let s = 0;
+        for (let i = 0; i < n; i++) s += v[i * c + j];
+        return s;
+      });
+    };
+    for (const profile of ["software", "discrete"] as const) {
+      const short = await under(profile, () => [sum(x, 0)]);
+      assert.equal(short.dispatches, 1, `${profile}: one strided dispatch`);
+      assertClose(short.values[0], await want(x), { rtol: 1e-5, atol: 1e-5 }, `${profile} sums`);
+      const permuted = await under(profile, () => [sum(long, 0)]);
+      assert.ok(permuted.dispatches > 1, `${profile}: ${permuted.dispatches} (permute, then rows)`);
+      assertClose(permuted.values[0], await want(long), { rtol: 1e-5, atol: 1e-4 }, `${profile} long`);
+    }
+    long.dispose();
     x.dispose();
   },
 });
