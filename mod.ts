@@ -74,6 +74,7 @@ export {
 export { logsoftmax, logsumexp, softmax } from "./src/ops/softmax.ts";
 export { bmm, gemm, type GemmKernel, type GemmOptions, matmul } from "./src/ops/matmul.ts";
 export { linear, type LinearActivation } from "./src/ops/linear.ts";
+export { conv4Bias } from "./src/ops/conv_bias.ts";
 export { axpby, axpy, copyInto, fill, scal } from "./src/ops/vector.ts";
 export { where, whereInto } from "./src/ops/where.ts";
 export {

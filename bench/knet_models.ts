@@ -37,10 +37,9 @@
 import type { Param } from "../src/autograd/param.ts";
 import { gaussian, param, xavierUniform } from "../src/init.ts";
 import { mse, nll } from "../src/loss.ts";
-import { conv4 } from "../src/ops/conv.ts";
+import { conv4Bias } from "../src/ops/conv_bias.ts";
 import { mat } from "../src/ops/indexing.ts";
 import { linear } from "../src/ops/linear.ts";
-import { add, relu } from "../src/ops/math.ts";
 import { pool } from "../src/ops/pool.ts";
 import { fromArray } from "../src/tensor/create.ts";
 import { Rng } from "../src/tensor/random.ts";
@@ -199,8 +198,8 @@ const PREDICT: Record<RowName, (w: Param[], x: Tensor) => Tensor> = {
   softmax: ([w, b], x) => linear(mat(x), w, b),
   mlp: ([w1, b1, w2, b2], x) => linear(linear(mat(x), w1, b1, "relu"), w2, b2),
   lenet: ([w1, b1, w2, b2, w3, b3, w4, b4], x0) => {
-    const x1 = pool(relu(add(conv4(w1, x0), b1))); // [N, 20, 12, 12]
-    const x2 = pool(relu(add(conv4(w2, x1), b2))); // [N, 50, 4, 4]
+    const x1 = pool(conv4Bias(w1, x0, b1, {}, "relu")); // [N, 20, 12, 12]
+    const x2 = pool(conv4Bias(w2, x1, b2, {}, "relu")); // [N, 50, 4, 4]
     const x3 = linear(mat(x2), w3, b3, "relu"); // [N, 500]
     return linear(x3, w4, b4); // [N, 10]
   },

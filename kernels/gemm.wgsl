@@ -23,8 +23,9 @@
 // compile ~1.1-1.4 s per specialisation instead of 1.6-4.3 s) at no measurable cost.
 
 // Fused epilogue (override EPI, Dense and Conv forward): 1 adds BIAS[n] (one bias per
-// column, shared by the batch), 2 also applies relu (NaN stays NaN, as unary.wgsl's
-// relu). Only on the dispatch that writes the final values (the last K slice).
+// column, shared by the batch: Dense), 3 adds BIAS[m] (one per row: a convolution's
+// channels), 2 and 4 also apply relu (NaN stays NaN, as unary.wgsl's relu). Only on the
+// dispatch that writes the final values (the last K slice).
 
 struct Params { M: u32, N: u32, K: u32, batch: u32,
                 strideA: u32, strideB: u32, strideC: u32, kBegin: u32,   // batch strides in elements; 0 = broadcast
@@ -37,13 +38,13 @@ struct Params { M: u32, N: u32, K: u32, batch: u32,
 override TRANS_A: bool = false;  // A stored as [K,M] (row-major) when true, else [M,K]
 override TRANS_B: bool = false;  // B stored as [N,K] when true, else [K,N]
 override USE_BETA: bool = false; // when false C is write-only (never read), C = alpha*op(A)op(B)
-override EPI: u32 = 0u;         // fused epilogue: 0 none, 1 + BIAS[n], 2 relu(+ BIAS[n])
+override EPI: u32 = 0u; // epilogue: 0 none, 1 + BIAS[n], 2 relu(+ BIAS[n]), 3/4 the same with BIAS[m]
 
-// The fused epilogue of one output element in column n (see EPI).
-fn epilogue(v: f32, n: u32) -> f32 {
+// The fused epilogue of the output element (m, n) (see EPI).
+fn epilogue(v: f32, m: u32, n: u32) -> f32 {
   if (EPI == 0u) { return v; }
-  let z = v + BIAS[n];
-  if (EPI == 2u) { return select(z, 0.0, z <= 0.0); }
+  let z = v + BIAS[select(n, m, EPI >= 3u)];
+  if (EPI == 2u || EPI == 4u) { return select(z, 0.0, z <= 0.0); }
   return z;
 }
 
@@ -77,7 +78,7 @@ fn store4(base: u32, m: u32, n: u32, acc: vec4<f32>) {
         if (USE_BETA) {
           v += p.beta * C[row + n + e];
         }
-        C[row + n + e] = epilogue(v, n + e);
+        C[row + n + e] = epilogue(v, m, n + e);
       }
     }
   }

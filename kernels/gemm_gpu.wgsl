@@ -23,8 +23,9 @@
 // Bindings: 1 A, 2 B, 3 C, 4 BIAS. EPI > 0 requires SPLITS = 1.
 
 // Fused epilogue (override EPI, Dense and Conv forward): 1 adds BIAS[n] (one bias per
-// column, shared by the batch), 2 also applies relu (NaN stays NaN, as unary.wgsl's
-// relu). Only on the dispatch that writes the final values (the last K slice).
+// column, shared by the batch: Dense), 3 adds BIAS[m] (one per row: a convolution's
+// channels), 2 and 4 also apply relu (NaN stays NaN, as unary.wgsl's relu). Only on the
+// dispatch that writes the final values (the last K slice).
 
 struct Params { M: u32, N: u32, K: u32, batch: u32,
                 strideA: u32, strideB: u32, strideC: u32, kBegin: u32,
@@ -37,13 +38,13 @@ struct Params { M: u32, N: u32, K: u32, batch: u32,
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override USE_BETA: bool = false;
-override EPI: u32 = 0u;         // fused epilogue: 0 none, 1 + BIAS[n], 2 relu(+ BIAS[n])
+override EPI: u32 = 0u; // epilogue: 0 none, 1 + BIAS[n], 2 relu(+ BIAS[n]), 3/4 the same with BIAS[m]
 
-// The fused epilogue of one output element in column n (see EPI).
-fn epilogue(v: f32, n: u32) -> f32 {
+// The fused epilogue of the output element (m, n) (see EPI).
+fn epilogue(v: f32, m: u32, n: u32) -> f32 {
   if (EPI == 0u) { return v; }
-  let z = v + BIAS[n];
-  if (EPI == 2u) { return select(z, 0.0, z <= 0.0); }
+  let z = v + BIAS[select(n, m, EPI >= 3u)];
+  if (EPI == 2u || EPI == 4u) { return select(z, 0.0, z <= 0.0); }
   return z;
 }
 override TB: u32 = 8u;      // outputs per invocation along each side: 4 or 8
@@ -126,7 +127,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>,
           let i = cBase + m * p.N + n;
           var out = p.alpha * v[e];
           if (USE_BETA) { out += p.beta * C[i]; }
-          C[i] = epilogue(out, n);
+          C[i] = epilogue(out, m, n);
         }
       }
     }

@@ -6,8 +6,9 @@
 // Batch strides are in elements; a stride of 0 broadcasts that operand over the batch.
 
 // Fused epilogue (override EPI, Dense and Conv forward): 1 adds BIAS[n] (one bias per
-// column, shared by the batch), 2 also applies relu (NaN stays NaN, as unary.wgsl's
-// relu). Only on the dispatch that writes the final values (the last K slice).
+// column, shared by the batch: Dense), 3 adds BIAS[m] (one per row: a convolution's
+// channels), 2 and 4 also apply relu (NaN stays NaN, as unary.wgsl's relu). Only on the
+// dispatch that writes the final values (the last K slice).
 
 struct Params { M: u32, N: u32, K: u32, batch: u32,
                 strideA: u32, strideB: u32, strideC: u32, kBegin: u32,
@@ -20,13 +21,13 @@ struct Params { M: u32, N: u32, K: u32, batch: u32,
 override TRANS_A: bool = false;  // A stored as [K,M] when true, else [M,K]
 override TRANS_B: bool = false;  // B stored as [N,K] when true, else [K,N]
 override USE_BETA: bool = false; // when false C is write-only (never read)
-override EPI: u32 = 0u;         // fused epilogue: 0 none, 1 + BIAS[n], 2 relu(+ BIAS[n])
+override EPI: u32 = 0u; // epilogue: 0 none, 1 + BIAS[n], 2 relu(+ BIAS[n]), 3/4 the same with BIAS[m]
 
-// The fused epilogue of one output element in column n (see EPI).
-fn epilogue(v: f32, n: u32) -> f32 {
+// The fused epilogue of the output element (m, n) (see EPI).
+fn epilogue(v: f32, m: u32, n: u32) -> f32 {
   if (EPI == 0u) { return v; }
-  let z = v + BIAS[n];
-  if (EPI == 2u) { return select(z, 0.0, z <= 0.0); }
+  let z = v + BIAS[select(n, m, EPI >= 3u)];
+  if (EPI == 2u || EPI == 4u) { return select(z, 0.0, z <= 0.0); }
   return z;
 }
 
@@ -54,5 +55,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (USE_BETA) {
     v += p.beta * C[ci];
   }
-  C[ci] = epilogue(v, n);
+  C[ci] = epilogue(v, m, n);
 }

@@ -193,7 +193,12 @@ Deno.test({
       assertClose(short.values[0], await want(x), { rtol: 1e-5, atol: 1e-5 }, `${profile} sums`);
       const permuted = await under(profile, () => [sum(long, 0)]);
       assert.ok(permuted.dispatches > 1, `${profile}: ${permuted.dispatches} (permute, then rows)`);
-      assertClose(permuted.values[0], await want(long), { rtol: 1e-5, atol: 1e-4 }, `${profile} long`);
+      assertClose(
+        permuted.values[0],
+        await want(long),
+        { rtol: 1e-5, atol: 1e-4 },
+        `${profile} long`,
+      );
     }
     long.dispose();
     x.dispose();

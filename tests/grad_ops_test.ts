@@ -30,6 +30,7 @@ const TESTED_ELSEWHERE = new Set([
   "pool",
   "unpool",
   "conv4",
+  "conv4_bias", // tests/conv_bias_test.ts: f64 gcheck, GPU against the CPU
   "deconv4",
   "rnn_layer", // tests/rnn_test.ts: f64 gcheck of every element; tests/rnn_gpu_test.ts: GPU = CPU
 ]);

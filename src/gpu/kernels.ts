@@ -16,6 +16,7 @@ import gemm from "../../kernels/gemm.wgsl" with { type: "text" };
 import gemmGpu from "../../kernels/gemm_gpu.wgsl" with { type: "text" };
 import gemmNaive from "../../kernels/gemm_naive.wgsl" with { type: "text" };
 import optim from "../../kernels/optim.wgsl" with { type: "text" };
+import r2Step from "../../kernels/r2_step.wgsl" with { type: "text" };
 import reduce from "../../kernels/reduce.wgsl" with { type: "text" };
 import reduceNaive from "../../kernels/reduce_naive.wgsl" with { type: "text" };
 import rnnCell from "../../kernels/rnn_cell.wgsl" with { type: "text" };
@@ -39,6 +40,7 @@ const SOURCES: Record<KernelName, string> = {
   gemm_gpu: gemmGpu,
   gemm_naive: gemmNaive,
   optim,
+  r2_step: r2Step,
   reduce,
   reduce_naive: reduceNaive,
   rnn_cell: rnnCell,
@@ -64,6 +66,7 @@ export type KernelName =
   | "gemm_gpu"
   | "gemm_naive"
   | "optim"
+  | "r2_step"
   | "reduce"
   | "reduce_naive"
   | "rnn_cell"

@@ -7,6 +7,7 @@
 import { checkOptionNames } from "../options.ts";
 import type { Param } from "../autograd/param.ts";
 import { conv4, type Pair } from "../ops/conv.ts";
+import { conv4Bias } from "../ops/conv_bias.ts";
 import { dropout } from "../ops/dropout.ts";
 import { add } from "../ops/math.ts";
 import { describe } from "../ops/registry.ts";
@@ -183,7 +184,12 @@ export class Conv implements Layer {
     checkPlacement(name, x, this.w);
     return inLayer(name, () =>
       tidy(() => {
-        const z = conv4(this.w, dropout(x, this.pdrop, { rng: this.#rng }), this.options);
+        const xd = dropout(x, this.pdrop, { rng: this.#rng });
+        // The common cases as one fused op (on the GPU: bias and relu in the GEMM).
+        if (this.b && (this.activation === "relu" || this.activation === "identity")) {
+          return conv4Bias(this.w, xd, this.b, this.options, this.activation);
+        }
+        const z = conv4(this.w, xd, this.options);
         return this.#act(this.b ? add(z, this.b) : z);
       }));
   }

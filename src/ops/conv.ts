@@ -22,7 +22,8 @@
  * GPU path: im2col + the register-blocked GEMM of src/ops/matmul.ts
  * (kernels/im2col.wgsl). Forward: cols [Nc, C·kH·kW, Ho·Wo] = im2col(x), then one batched
  * GEMM with the filter as a shared [O, C·kH·kW] matrix gives [Nc, O, Ho·Wo], which is y's
- * layout. dx: dcols = wᵀ·dy (one batched GEMM), then col2im, a gather kernel (each x
+ * layout (with one group and one chunk that output is y itself; src/ops/conv_bias.ts has
+ * the GEMM add the bias and apply relu as it writes). dx: dcols = wᵀ·dy (one batched GEMM), then col2im, a gather kernel (each x
  * element sums the column entries that came from it: deterministic, no atomics). dw: the
  * columns are written K-major, [C·kH·kW, Nc·Ho·Wo], and dy is permuted to [O, Nc·Ho·Wo], so
  * dw = dy·colsᵀ is ONE GEMM over all stacked batch entries (its inner dimension is
@@ -49,8 +50,8 @@ import { gpuProfile } from "../gpu/profile.ts";
 import { kernelCall } from "../cpu/call.ts";
 import { gpuRuntime, type StorageBinding } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
-import { emptyGpu, hostArray, Tensor } from "../tensor/tensor.ts";
-import { gemm } from "./matmul.ts";
+import { emptyGpu, hostArray, shapeSize, Tensor } from "../tensor/tensor.ts";
+import { gemm, type GemmEpilogue, gemmGpu } from "./matmul.ts";
 import { checkInputs, defineOp, describe, runOp } from "./registry.ts";
 import { binary } from "./elementwise.ts";
 import { sum } from "./reduce.ts";
@@ -93,7 +94,7 @@ export const convConfig: { colsBytes: number; splitDwMinPixels: number } = {
 };
 
 /** Fully resolved convolution geometry (always in conv4's terms: x → y). */
-interface ConvGeom {
+export interface ConvGeom {
   N: number;
   C: number;
   H: number;
@@ -506,22 +507,44 @@ function dySlice(dy: Tensor, g: ConvGeom, n0: number, nc: number, gi: number, oM
   return out;
 }
 
-function fwdGpu([w, x]: readonly Tensor[], g: ConvGeom): Tensor {
+/**
+ * im2col + one batched GEMM per batch chunk and group. With `epi` (one group only) the
+ * GEMM adds the bias per channel and applies relu as it writes. With one group and one
+ * chunk the GEMM's output is y itself (no copy).
+ */
+export function fwdGpu([w, x]: readonly Tensor[], g: ConvGeom, epi?: GemmEpilogue): Tensor {
   if (g.algo === "naive") return naiveGpu("main", w, x, g);
-  const y = emptyGpu(yShape(g));
-  if (y.size === 0) return y;
+  if (shapeSize(yShape(g)) === 0) return emptyGpu(yShape(g));
   const rt = gpuRuntime();
   const Og = g.O / g.G;
   const K = (g.C / g.G) * g.kH * g.kW;
   const P = g.Ho * g.Wo;
+  const whole = g.G === 1 && chunkOf(g) >= g.N;
+  let y = whole ? null : emptyGpu(yShape(g));
   const rows = Array.from({ length: g.G }, (_, gi) => filterRows(w, g, gi));
   try {
     forChunks(g, (n0, nc, gi) => {
       const cols = emptyGpu([nc, K, P]);
       im2colDispatch("main", x.binding("conv4"), cols.binding("conv4"), g, n0, nc, gi, K * P, P);
-      const yg = gemm(rows[gi], cols, { alpha: g.alpha });
+      const yg = epi
+        ? gemmGpu([rows[gi], cols], {
+          M: Og,
+          N: P,
+          K,
+          batch: nc,
+          strideA: 0,
+          strideB: K * P,
+          transA: false,
+          transB: false,
+          alpha: g.alpha,
+          beta: 0,
+          outShape: [nc, Og, P],
+        }, epi)
+        : gemm(rows[gi], cols, { alpha: g.alpha });
       cols.dispose();
-      if (g.G === 1) {
+      if (y === null) {
+        y = yg.reshape(...yShape(g));
+      } else if (g.G === 1) {
         rt.copy(
           yg.buffer("conv4"),
           yg.byteOffset("conv4"),
@@ -542,7 +565,7 @@ function fwdGpu([w, x]: readonly Tensor[], g: ConvGeom): Tensor {
   } finally {
     for (const r of rows) r.dispose();
   }
-  return y;
+  return y!;
 }
 
 function dxGpu([w, dy]: readonly Tensor[], g: ConvGeom): Tensor {
@@ -679,7 +702,8 @@ const deconv4Op = defineOp<ConvGeom>({
   ],
 });
 
-const conv4Op: ReturnType<typeof defineOp<ConvGeom>> = defineOp<ConvGeom>({
+/** The convolution op (inputs [w, x]). */
+export const conv4Op: ReturnType<typeof defineOp<ConvGeom>> = defineOp<ConvGeom>({
   name: "conv4",
   cpu: fwdCpu,
   gpu: fwdGpu,
@@ -705,23 +729,31 @@ function checkFilter(op: string, w: Tensor): void {
  * (cross-correlation). For a 1-D convolution use H = kH = 1. Differentiable in w and x.
  */
 export function conv4(w: Tensor, x: Tensor, opts: ConvOptions = {}): Tensor {
-  checkInputs("conv4", [w, x]);
-  const r = resolve("conv4", opts);
-  checkFilter("conv4", w);
-  check4d("conv4", x, "x", "[N, C, H, W]");
+  return runOp(conv4Op, [w, x], convGeom("conv4", w, x, opts));
+}
+
+/**
+ * conv4's checks of w, x and the options (Errors name `op` and the shapes) and the
+ * resolved geometry.
+ */
+export function convGeom(op: string, w: Tensor, x: Tensor, opts: ConvOptions): ConvGeom {
+  checkInputs(op, [w, x]);
+  const r = resolve(op, opts);
+  checkFilter(op, w);
+  check4d(op, x, "x", "[N, C, H, W]");
   const [O, Cg] = w.shape;
   const C = x.shape[1];
   if (O % r.G !== 0) {
     throw new Error(
-      `conv4: group ${r.G} does not divide the ${O} output channels of w ${describe(w)}`,
+      `${op}: group ${r.G} does not divide the ${O} output channels of w ${describe(w)}`,
     );
   }
   if (C % r.G !== 0) {
-    throw new Error(`conv4: group ${r.G} does not divide the ${C} channels of x ${describe(x)}`);
+    throw new Error(`${op}: group ${r.G} does not divide the ${C} channels of x ${describe(x)}`);
   }
   if (Cg * r.G !== C) {
     throw new Error(
-      `conv4: channel mismatch: x ${describe(x)} has ${C} channels but w ${
+      `${op}: channel mismatch: x ${describe(x)} has ${C} channels but w ${
         describe(w)
       } expects ${Cg}·group = ${Cg * r.G}`,
     );
@@ -729,14 +761,14 @@ export function conv4(w: Tensor, x: Tensor, opts: ConvOptions = {}): Tensor {
   const g = makeGeom(r, x.shape, w.shape, O);
   if (g.Ho < 1 || g.Wo < 1) {
     throw new Error(
-      `conv4: the filter window ${(g.kH - 1) * g.dH + 1}×${(g.kW - 1) * g.dW + 1} (w ${
+      `${op}: the filter window ${(g.kH - 1) * g.dH + 1}×${(g.kW - 1) * g.dW + 1} (w ${
         describe(w)
       }, dilation [${g.dH},${g.dW}]) is larger than the padded input ${g.H + 2 * g.pH}×${
         g.W + 2 * g.pW
       } (x ${describe(x)}, padding [${g.pH},${g.pW}])`,
     );
   }
-  return runOp(conv4Op, [w, x], g);
+  return g;
 }
 
 /**

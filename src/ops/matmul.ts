@@ -138,18 +138,21 @@ export function gemmWasm(inputs: readonly Tensor[], g: GemmAttrs): Tensor {
 
 /**
  * A fused GEMM epilogue (the override EPI of the gemm kernels): add `bias` (one value per
- * output column) and, with `relu`, apply relu, as the output is written.
+ * output column, or per row) and, with `relu`, apply relu, as the output is written.
  */
 export interface GemmEpilogue {
-  /** [N]: added to every row of the product. */
+  /** [N]: added to every row of the product ([M] with `perRow`: added to every column). */
   bias: Tensor;
   /** Apply relu after the bias. */
   relu: boolean;
+  /** One bias value per row m (a convolution's channels) instead of per column n. */
+  perRow?: boolean;
 }
 
 /** The EPI override of an epilogue (0: none). */
 function epiCode(epi: GemmEpilogue | undefined): number {
-  return epi ? (epi.relu ? 2 : 1) : 0;
+  if (!epi) return 0;
+  return (epi.relu ? 2 : 1) + (epi.perRow ? 2 : 0);
 }
 
 /**

@@ -64,6 +64,8 @@ import { zeros } from "../tensor/create.ts";
 import { tidy } from "../tensor/scope.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { counters } from "../gpu/counters.ts";
+import { backendOf } from "../backend.ts";
+import { fusedR2Enabled, FusedR2Step } from "./r2_fused.ts";
 import {
   assign,
   type CheckResult,
@@ -79,6 +81,13 @@ import {
   type SolverState,
   startReason,
 } from "./stats.ts";
+
+/**
+ * One-element state tensors of {@link R2Solver}, in this order (kernels/r2_step.wgsl
+ * names the slots it uses): f ‖∇f‖ α ϵ fmin done iter βmax m·∇f ‖d‖ f_M ρ step Σβ
+ * iters-with-β first_order unbounded small_step α=0 bad, then the fused step's accept.
+ */
+const SCALARS = 24;
 
 /** The step of {@link R2Params.variant}: quadratic regularization or trust region. */
 export type FirstOrderVariant = "r2" | "tr";
@@ -219,8 +228,10 @@ export class R2Solver {
   readonly #p: Resolved;
   readonly #x: Tensor;
   readonly #vecs: Tensor[];
+  readonly #flat: Tensor;
   readonly #scalars: Tensor[];
   readonly #mem: Tensor;
+  readonly #fused: FusedR2Step | null;
   #disposed = false;
 
   /** Checks the parameters, then allocates for `nlp` (its nvar, dtype and device). */
@@ -236,8 +247,17 @@ export class R2Solver {
     const n = nlp.meta.nvar;
     this.#x = zeros([n], like);
     this.#vecs = Array.from({ length: 7 }, () => zeros([n], like)); // g xt gt m d tmp p
-    this.#scalars = Array.from({ length: 24 }, () => zeros([1], like));
+    // The one-element state tensors are views of one flat buffer (slot k at k·stride),
+    // which the fused GPU step reads and writes whole.
+    const be = backendOf(x0.device);
+    const stride = be.viewAlignment();
+    this.#flat = zeros([SCALARS * stride], like);
+    this.#scalars = Array.from({ length: SCALARS }, (_, k) => be.view(this.#flat, k * stride, [1]));
     this.#mem = zeros([p.M], like);
+    const fast = fusedR2Enabled() && x0.device === "gpu" && x0.dtype === "f32";
+    this.#fused = fast && p.beta === 0 && p.M === 1
+      ? new FusedR2Step(this.#flat, stride, n, p)
+      : null;
   }
 
   /** Clears the momentum and the objective memory (JSO's `reset!`). */
@@ -251,7 +271,8 @@ export class R2Solver {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    for (const t of [this.#x, ...this.#vecs, ...this.#scalars, this.#mem]) t.dispose();
+    for (const t of [this.#x, ...this.#vecs, ...this.#scalars, this.#flat, this.#mem]) t.dispose();
+    this.#fused?.dispose();
   }
 
   /**
@@ -278,6 +299,7 @@ export class R2Solver {
     const [fM, rhoT, stepT, betaSum, siter, optF, unbF, smallF, zeroF, badF] = this.#scalars
       .slice(10);
     const mem = this.#mem;
+    const fused = this.#fused;
     const momentum = P.beta > 0;
     const d = momentum ? dm : g; // without momentum d is ∇f itself
     const nd = momentum ? normD : gn;
@@ -347,6 +369,16 @@ export class R2Solver {
       stepIsIteration: true,
       columns: [P.tr ? "Δ" : "σ", "ρk", ...(momentum ? ["βmax"] : []), "step"],
       step(): void {
+        if (fused) {
+          // The same decisions in three dispatches (./r2_fused.ts; d is ∇f here).
+          tidy(() => {
+            fused.trial(x, g, xt);
+            const ft = nlp.objgrad(xt, gt).reshape(1);
+            fused.decide(ft, nrm2(gt).reshape(1));
+            fused.accept(x, xt, g, gt);
+          });
+          return;
+        }
         tidy(() => {
           const active = sub(1, done);
           const mu = mult();

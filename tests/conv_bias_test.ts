@@ -1,0 +1,147 @@
+/**
+ * The fused convolution layer op (src/ops/conv_bias.ts, the per-row EPI epilogue of
+ * kernels/gemm*.wgsl): f64 gcheck of every element in w, x and b; the GPU forward against
+ * the CPU composition conv4 + bias + relu at odd shapes, with padding/stride, batch
+ * chunks, groups and the naive algorithm (the composed fallbacks), NaN propagation;
+ * gradients GPU == CPU; Conv using it with fewer dispatches; and the errors.
+ */
+
+import assert from "node:assert/strict";
+import * as dn from "../internals.ts";
+import { convConfig, type ConvOptions } from "../src/ops/conv.ts";
+import { assertClose, GPU_TEST, haveGpu } from "./_helpers.ts";
+
+const gpu = await haveGpu();
+
+function rand(rng: dn.Rng, shape: number[], device: "cpu" | "gpu", dtype: "f32" | "f64" = "f32") {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = Float64Array.from({ length: n }, () => rng.normal());
+  return dn.fromArray(v, { shape, device, dtype });
+}
+
+/** conv4 + b + act composed from ops (the reference). */
+function composed(w: dn.Tensor, x: dn.Tensor, b: dn.Tensor, o: ConvOptions, relu: boolean) {
+  const z = dn.add(dn.conv4(w, x, o), b.reshape(1, w.shape[0], 1, 1));
+  return relu ? dn.relu(z) : z;
+}
+
+const CASES: [number[], number[], ConvOptions][] = [
+  [[3, 2, 9, 7], [5, 2, 3, 3], {}],
+  [[2, 3, 8, 8], [4, 3, 3, 2], { padding: 1, stride: 2 }],
+  [[4, 1, 6, 5], [3, 1, 2, 2], { mode: 1, dilation: 2 }],
+  [[2, 4, 5, 5], [6, 2, 3, 3], { group: 2 }],
+  [[3, 2, 7, 7], [5, 2, 3, 3], { algo: "naive" }],
+];
+
+Deno.test("gcheck f64: conv4Bias (identity and relu) in w, x and b", async () => {
+  const rng = new dn.Rng(3);
+  for (const [xs, ws, o] of CASES.slice(0, 3)) {
+    for (const act of ["identity", "relu"] as const) {
+      const w = rand(rng, ws, "cpu", "f64");
+      const x = rand(rng, xs, "cpu", "f64");
+      const b = rand(rng, [1, ws[0], 1, 1], "cpu", "f64");
+      const f = (w: dn.Tensor, x: dn.Tensor, b: dn.Tensor) => dn.conv4Bias(w, x, b, o, act);
+      const ok = await dn.gcheck(f, w, x, b, {
+        atol: 1e-6,
+        rtol: 1e-6,
+        delta: 1e-6,
+        nsample: Math.max(w.size, x.size),
+        seed: 1,
+      });
+      assert.ok(ok, `${act} ${xs} ${ws} ${JSON.stringify(o)}`);
+    }
+  }
+});
+
+Deno.test({
+  name:
+    "conv4Bias on the GPU == the CPU composition: shapes, chunks, groups, naive, NaN; gradients",
+  ignore: !gpu,
+  ...GPU_TEST,
+  fn: async () => {
+    const rng = new dn.Rng(7);
+    const saved = convConfig.colsBytes;
+    try {
+      for (const chunked of [false, true]) {
+        convConfig.colsBytes = chunked ? 4000 : saved; // a few images per chunk
+        for (const [xs, ws, o] of CASES) {
+          for (const act of ["identity", "relu"] as const) {
+            const what = `${act} ${xs} ${ws} ${JSON.stringify(o)}${chunked ? " chunked" : ""}`;
+            const vals = [rand(rng, ws, "cpu"), rand(rng, xs, "cpu"), rand(rng, [ws[0]], "cpu")];
+            const out: Float32Array[][] = [];
+            for (const device of ["cpu", "gpu"] as const) {
+              const ps = vals.map((t) =>
+                new dn.Param(
+                  dn.fromArray(Float32Array.from(t.host("test")), { shape: t.shape, device }),
+                )
+              );
+              const J = dn.diff(() => dn.sum(dn.square(dn.conv4Bias(ps[0], ps[1], ps[2], o, act))));
+              const y = device === "gpu"
+                ? dn.conv4Bias(ps[0], ps[1], ps[2], o, act)
+                : composed(ps[0], ps[1], ps[2], o, act === "relu");
+              const got = await dn.readAll([y, ...ps.map((p) => J.grad(p)!)]);
+              out.push(got.map((v) => Float32Array.from(v)));
+              J.dispose();
+            }
+            const [cpu, gpuOut] = out;
+            assertClose(gpuOut[0], cpu[0], { rtol: 1e-4, atol: 1e-4 }, `${what}: y`);
+            for (let i = 1; i < 4; i++) {
+              assertClose(gpuOut[i], cpu[i], { rtol: 1e-3, atol: 1e-3 }, `${what}: grad ${i}`);
+            }
+            // A NaN input reaches the outputs of its receptive field on both devices.
+            const xn = Float32Array.from(vals[1].host("test"));
+            xn[5] = NaN;
+            const ys = await Promise.all((["cpu", "gpu"] as const).map((device) => {
+              const t = (v: dn.Tensor | Float32Array, shape: number[]) =>
+                dn.fromArray(v instanceof Float32Array ? v : Float32Array.from(v.host("t")), {
+                  shape,
+                  device,
+                });
+              return dn.conv4Bias(t(vals[0], ws), t(xn, xs), t(vals[2], [ws[0]]), o, act).data();
+            }));
+            const nanAt = (v: ArrayLike<number>) => Array.from(v, Number.isNaN).join();
+            assert.ok(ys[0].some(Number.isNaN), `${what}: NaN reaches y`);
+            assert.equal(nanAt(ys[1]), nanAt(ys[0]), `${what}: the same NaN outputs`);
+          }
+        }
+      }
+    } finally {
+      convConfig.colsBytes = saved;
+    }
+  },
+});
+
+Deno.test({
+  name: "Conv(relu) runs conv4Bias: im2col + one GEMM forward, the same values as conv4 + b + relu",
+  ignore: !gpu,
+  ...GPU_TEST,
+  fn: async () => {
+    const layer = new dn.Conv(5, 5, 1, 20, { device: "gpu", rng: new dn.Rng(1) });
+    const x = rand(new dn.Rng(2), [10, 1, 28, 28], "gpu");
+    dn.resetCounters();
+    const y = layer.forward(x);
+    assert.equal(dn.counters().dispatches, 2, "im2col and the GEMM");
+    const want = composed(layer.w, x, layer.b!, {}, true);
+    assertClose(await y.data(), await want.data(), { rtol: 1e-5, atol: 1e-5 }, "Conv forward");
+    for (const t of [x, y, want]) t.dispose();
+    layer.dispose();
+  },
+});
+
+Deno.test("conv4Bias: errors name the bias, the shapes and the activation", () => {
+  const w = dn.zeros([4, 2, 3, 3]);
+  const x = dn.zeros([1, 2, 5, 5]);
+  assert.throws(
+    () => dn.conv4Bias(w, x, dn.zeros([5])),
+    /conv4Bias: the bias must be \[1, 4, 1, 1\] or \[4\] \(one per output channel of w f32\[4,2,3,3\] cpu\), got b f32\[5\] cpu/,
+  );
+  assert.throws(
+    () => dn.conv4Bias(w, dn.zeros([1, 3, 5, 5]), dn.zeros([4])),
+    /conv4Bias: channel mismatch/,
+  );
+  // deno-lint-ignore no-explicit-any
+  assert.throws(
+    () => dn.conv4Bias(w, x, dn.zeros([4]), {}, "tanh" as any),
+    /unknown activation "tanh"/,
+  );
+});
