@@ -225,7 +225,7 @@ Deno.test("Conv: wrong rank, channels, options → Errors naming the layer and s
   // An op error inside the layer is prefixed with the layer's name.
   assert.match(
     errorOf(() => c.forward(dn.zeros([2, 1, 3, 3]))),
-    /^Conv\(5×5, 1→20\): conv4: the filter window 5×5 .* is larger than the padded input 3×3/,
+    /^Conv\(5×5, 1→20\): conv4Bias: the filter window 5×5 .* is larger than the padded input 3×3/,
   );
   assert.equal(
     errorOf(() => new Conv(3, 3, 1, 2, { stride: 0 })),

@@ -19,7 +19,8 @@ function ints(n: number, rng: dn.Rng): number[] {
 
 /**
  * One round of the mixed chain: 10 dispatches (gemm 1, add 1, relu 1, softmax 1,
- * sum over the last axis 1, sum over axis 0 = permute + reduce 2, mul 1, neg 1, axpy 1).
+ * sum over the last axis 1, sum over axis 0 (one strided pass) 1, mul 1, abs 1, neg 1,
+ * axpy 1).
  * Returns the tensors it made. Every round reads the same x (values stay small and exact).
  */
 function round(x: dn.Tensor, w: dn.Tensor, b: dn.Tensor, acc: dn.Tensor) {
@@ -28,11 +29,12 @@ function round(x: dn.Tensor, w: dn.Tensor, b: dn.Tensor, acc: dn.Tensor) {
   const h = dn.relu(z); // 1
   const p = dn.softmax(h); // last axis: 1
   const rs = dn.sum(h, -1); // trailing axis: 1
-  const cs = dn.sum(h, 0); // leading axis: permute + reduce = 2
+  const cs = dn.sum(h, 0); // leading axis, strided: 1
   const half = dn.mul(cs, 0.5); // 1
-  const n = dn.neg(half); // 1
+  const a = dn.abs(half); // 1 (h ≥ 0: a = half)
+  const n = dn.neg(a); // 1
   dn.axpy(1, rs, acc); // acc += rs: 1
-  return { tensors: [mm, z, h, p, rs, cs, half, n], p, n };
+  return { tensors: [mm, z, h, p, rs, cs, half, a, n], p, n };
 }
 const DISPATCHES_PER_ROUND = 10;
 const ROUNDS = 5;
