@@ -13,6 +13,7 @@
 //   backward: DX[plane, iy, ix] = sum over the windows holding (iy, ix) of their share of
 //             DY; a gather, so it is deterministic and needs no atomics (p.total =
 //             planes*H*W). MODE 0 compares each window's argmax from AI with (iy, ix).
+//   backward_tiled: MODE 0 with windows that do not overlap, in one pass (see below).
 // Slicing: llvmpipe caps the loop iterations of one invocation (about 65 535, all loops
 // together) and silently cuts the loops short beyond. So each dispatch covers the rows
 // [p.rBegin, p.rEnd) of p.rTotal: `main` the rows of the (clipped) window, kw + 1
@@ -51,6 +52,26 @@ fn clip(o: u32, s: u32, pad: u32, k: u32, n: u32) -> vec2<i32> {
   return vec2<i32>(max(start, 0), min(start + i32(k), i32(n)));
 }
 
+// A running first maximum in row-major window order: its value, its flat offset in the
+// plane, and whether nothing was seen yet.
+struct Best { v: f32, at: u32, first: bool }
+
+// Scans the window rows [y0, y1) and columns [rx.x, rx.y) of the plane at `base` into b
+// (padded cells never count; NaN beats any number, the first NaN wins).
+fn scanMax(base: u32, y0: i32, y1: i32, rx: vec2<i32>, b0: Best) -> Best {
+  var b = b0;
+  for (var y = y0; y < y1; y++) {
+    for (var x = rx.x; x < rx.y; x++) {
+      let j = u32(y) * p.w + u32(x);
+      let v = X[base + j];
+      if (b.first || v > b.v || (is_nan(v) && !is_nan(b.v))) {
+        b = Best(v, j, false);
+      }
+    }
+  }
+  return b;
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -68,27 +89,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let resume = p.rBegin > 0u;
   var out: f32;
   if (MODE == 0u) {
-    // The first maximum in row-major window order (padded cells never count).
-    var best = -3.4028234663852886e38;
-    var at = u32(ry.x) * p.w + u32(rx.x);
-    var first = !resume;
+    var b = Best(-3.4028234663852886e38, u32(ry.x) * p.w + u32(rx.x), !resume);
     if (resume) {
-      best = Y[i];
-      if (ARG) { at = AI[i]; }
+      b.v = Y[i];
+      if (ARG) { b.at = AI[i]; }
     }
-    for (var y = ry.x + i32(p.rBegin); y < y1; y++) {
-      for (var x = rx.x; x < rx.y; x++) {
-        let j = u32(y) * p.w + u32(x);
-        let v = X[base + j];
-        if (first || v > best || (is_nan(v) && !is_nan(best))) {
-          best = v;
-          at = j;
-          first = false;
-        }
-      }
-    }
-    if (ARG) { AI[i] = at; }
-    out = best;
+    b = scanMax(base, ry.x + i32(p.rBegin), y1, rx, b);
+    if (ARG) { AI[i] = b.at; }
+    out = b.v;
   } else {
     var s = 0.0;
     if (resume) { s = Y[i]; }
@@ -148,4 +156,32 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     }
   }
   Y[i] = select(acc, p.scale * acc, p.rEnd >= p.rTotal);
+}
+
+// Max pooling's gradient when windows do not overlap (stride >= window in both dims): each
+// input element lies in at most one window, so the invocation finds that window's first
+// maximum itself (as `main` does) and takes the window's DY if it is that element: one
+// pass, no argmax table. Unsliced (kh * kw + kh iterations; src/ops/pool.ts checks the
+// budget). Bindings: 1 X, 2 DY, 3 DX (as Y).
+@compute @workgroup_size(256)
+fn backward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_index) lid: u32) {
+  let i = index(wid, nwg, lid);
+  if (i >= p.total) { return; }
+  let per = p.h * p.w;
+  let plane = i / per;
+  let j = i - plane * per;
+  let iy = j / p.w;
+  let ix = j - iy * p.w;
+  let wy = windows(iy, p.sh, p.ph, p.kh, p.oh);
+  let wx = windows(ix, p.sw, p.pw, p.kw, p.ow);
+  var g = 0.0;
+  if (wy.x < wy.y && wx.x < wx.y) {
+    let ry = clip(wy.x, p.sh, p.ph, p.kh, p.h);
+    let rx = clip(wx.x, p.sw, p.pw, p.kw, p.w);
+    let base = plane * per;
+    let b = scanMax(base, ry.x, ry.y, rx, Best(0.0, 0u, true));
+    if (b.at == j) { g = p.scale * DY[plane * p.oh * p.ow + wy.x * p.ow + wx.x]; }
+  }
+  Y[i] = g;
 }

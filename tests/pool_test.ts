@@ -267,6 +267,49 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "pool: max-pool backward with windows that do not overlap is one pass on the GPU; NaN and ties as on the CPU",
+  ignore: !gpu,
+  ...GPU_TEST,
+  fn: async () => {
+    const shape = [2, 3, 7, 9];
+    const size = shape.reduce((a, b) => a * b, 1);
+    const rng = new dn.Rng(21);
+    const xs = randHost(size, rng, true); // integers: many ties
+    xs[4] = NaN; // the first window row of plane 0 holds a NaN
+    xs[15] = NaN;
+    for (const o of [{}, { window: 3 }, { window: 2, stride: 3, padding: 1 }] as PoolOptions[]) {
+      const ref = reference(xs, shape, null, o);
+      const rs = randHost(ref.y.length, rng);
+      const c = gradOf((t) => pool(t, o), t32(xs, shape), t32(rs, ref.oshape));
+      const xg = t32(xs, shape).gpu();
+      const rg = t32(rs, ref.oshape).gpu();
+      // Count the pool kernel's dispatches: the forward twice (gradOf's y and inside
+      // diff), the backward once (no argmax-table pass).
+      const rt = dn.gpuRuntime();
+      const dispatch = rt.dispatch;
+      let pools = 0;
+      rt.dispatch = (spec) => {
+        if (spec.kernel === "pool") pools++;
+        dispatch.call(rt, spec);
+      };
+      let g: { y: Tensor; dx: Tensor };
+      try {
+        g = gradOf((t) => pool(t, o), xg, rg);
+      } finally {
+        rt.dispatch = dispatch;
+      }
+      const what = JSON.stringify(o);
+      assert.equal(pools, 3, `${what}: pool dispatches`);
+      const [gy, gdx] = await dn.readAll([g.y, g.dx]);
+      assertClose(gdx, c.dx.dataSync(), F32_TOL, `backward ${what}`);
+      assertClose(gy, c.y.dataSync(), F32_TOL, `forward ${what}`);
+      for (const t of [xg, rg, g.y, g.dx]) t.dispose();
+    }
+  },
+});
+
+Deno.test({
   name: "unpool: GPU == CPU forward and backward; pool(unpool(x)) == x on the GPU",
   ignore: !gpu,
   ...GPU_TEST,

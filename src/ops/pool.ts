@@ -295,7 +295,25 @@ function poolBackwardGpu(x: Tensor | null, dy: Tensor, g: PoolGeometry): Tensor 
   const dx = emptyGpu([g.n, g.c, g.h, g.w]);
   if (dx.size === 0) return dx;
   const rt = gpuRuntime();
-  // Max pooling: a table of each window's first maximum, so that the backward pass does
+  // Max pooling with windows that do not overlap: one pass, each element rescanning its
+  // only window (kernels/pool.wgsl backward_tiled).
+  if (
+    g.mode === 0 && g.sh >= g.kh && g.sw >= g.kw && g.kh * (g.kw + 1) < gpuProfile().poolBudget
+  ) {
+    rt.dispatch({
+      kernel: "pool",
+      entryPoint: "backward_tiled",
+      uniforms: uniforms(g, dx.size, 0, g.kh, g.kh),
+      buffers: [
+        x!.binding("pool backward"),
+        dy.size > 0 ? dy.binding("pool backward") : rt.dummy,
+        dx.binding("pool backward"),
+      ],
+      workgroups: grid2d(Math.ceil(dx.size / 256)),
+    });
+    return dx;
+  }
+  // Otherwise a table of each window's first maximum, so that the backward pass does
   // not rescan every window holding an element (kh·kw more iterations per window).
   let ai: GPUBuffer | null = null;
   if (g.mode === 0 && dy.size > 0) {
