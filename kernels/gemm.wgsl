@@ -25,7 +25,8 @@
 // Fused epilogue (override EPI, Dense and Conv forward): 1 adds BIAS[n] (one bias per
 // column, shared by the batch: Dense), 3 adds BIAS[m] (one per row: a convolution's
 // channels), 2 and 4 also apply relu (NaN stays NaN, as unary.wgsl's relu). Only on the
-// dispatch that writes the final values (the last K slice).
+// dispatch that writes the final values (the last K slice). BIAS (binding 4), EPI and
+// `epilogue(v, m, n)` come from kernels/gemm_epilogue.wgsl, appended by src/gpu/kernels.ts.
 
 struct Params { M: u32, N: u32, K: u32, batch: u32,
                 strideA: u32, strideB: u32, strideC: u32, kBegin: u32,   // batch strides in elements; 0 = broadcast
@@ -34,19 +35,9 @@ struct Params { M: u32, N: u32, K: u32, batch: u32,
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
-@group(0) @binding(4) var<storage, read> BIAS: array<f32>; // EPI > 0 (else a dummy)
 override TRANS_A: bool = false;  // A stored as [K,M] (row-major) when true, else [M,K]
 override TRANS_B: bool = false;  // B stored as [N,K] when true, else [K,N]
 override USE_BETA: bool = false; // when false C is write-only (never read), C = alpha*op(A)op(B)
-override EPI: u32 = 0u; // epilogue: 0 none, 1 + BIAS[n], 2 relu(+ BIAS[n]), 3/4 the same with BIAS[m]
-
-// The fused epilogue of the output element (m, n) (see EPI).
-fn epilogue(v: f32, m: u32, n: u32) -> f32 {
-  if (EPI == 0u) { return v; }
-  let z = v + BIAS[select(n, m, EPI >= 3u)];
-  if (EPI == 2u || EPI == 4u) { return select(z, 0.0, z <= 0.0); }
-  return z;
-}
 
 const BM = 128u; // rows of C per workgroup
 const BN = 128u; // columns of C per workgroup

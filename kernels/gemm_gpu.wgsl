@@ -25,7 +25,8 @@
 // Fused epilogue (override EPI, Dense and Conv forward): 1 adds BIAS[n] (one bias per
 // column, shared by the batch: Dense), 3 adds BIAS[m] (one per row: a convolution's
 // channels), 2 and 4 also apply relu (NaN stays NaN, as unary.wgsl's relu). Only on the
-// dispatch that writes the final values (the last K slice).
+// dispatch that writes the final values (the last K slice). BIAS (binding 4), EPI and
+// `epilogue(v, m, n)` come from kernels/gemm_epilogue.wgsl, appended by src/gpu/kernels.ts.
 
 struct Params { M: u32, N: u32, K: u32, batch: u32,
                 strideA: u32, strideB: u32, strideC: u32, kBegin: u32,
@@ -34,19 +35,10 @@ struct Params { M: u32, N: u32, K: u32, batch: u32,
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
-@group(0) @binding(4) var<storage, read> BIAS: array<f32>; // EPI > 0 (else a dummy)
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override USE_BETA: bool = false;
-override EPI: u32 = 0u; // epilogue: 0 none, 1 + BIAS[n], 2 relu(+ BIAS[n]), 3/4 the same with BIAS[m]
 
-// The fused epilogue of the output element (m, n) (see EPI).
-fn epilogue(v: f32, m: u32, n: u32) -> f32 {
-  if (EPI == 0u) { return v; }
-  let z = v + BIAS[select(n, m, EPI >= 3u)];
-  if (EPI == 2u || EPI == 4u) { return select(z, 0.0, z <= 0.0); }
-  return z;
-}
 override TB: u32 = 8u;      // outputs per invocation along each side: 4 or 8
 override SPLITS: u32 = 1u;  // k splits (split-K)
 

@@ -124,19 +124,30 @@ fn windows(t: u32, s: u32, pad: u32, k: u32, nout: u32) -> vec2<u32> {
   return vec2<u32>(first, last + 1u);
 }
 
-@compute @workgroup_size(256)
-fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-  let i = index(wid, nwg, lid);
-  if (i >= p.total) { return; }
+// Input element i of the backward passes: its plane, its offset j in the plane, and the
+// ranges [x, y) of window rows (wy) and columns (wx) that hold it.
+struct InputAt { plane: u32, j: u32, wy: vec2<u32>, wx: vec2<u32> }
+
+fn inputAt(i: u32) -> InputAt {
   let per = p.h * p.w;
   let plane = i / per;
   let j = i - plane * per;
   let iy = j / p.w;
   let ix = j - iy * p.w;
+  return InputAt(plane, j, windows(iy, p.sh, p.ph, p.kh, p.oh), windows(ix, p.sw, p.pw, p.kw, p.ow));
+}
+
+@compute @workgroup_size(256)
+fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+  let i = index(wid, nwg, lid);
+  if (i >= p.total) { return; }
+  let at = inputAt(i);
+  let plane = at.plane;
+  let j = at.j;
   let obase = plane * p.oh * p.ow;
-  let wy = windows(iy, p.sh, p.ph, p.kh, p.oh);
-  let wx = windows(ix, p.sw, p.pw, p.kw, p.ow);
+  let wy = at.wy;
+  let wx = at.wx;
   var acc = 0.0;
   if (p.rBegin > 0u) { acc = Y[i]; }
   let oy1 = min(wy.y, wy.x + p.rEnd);
@@ -168,20 +179,13 @@ fn backward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
                   @builtin(local_invocation_index) lid: u32) {
   let i = index(wid, nwg, lid);
   if (i >= p.total) { return; }
-  let per = p.h * p.w;
-  let plane = i / per;
-  let j = i - plane * per;
-  let iy = j / p.w;
-  let ix = j - iy * p.w;
-  let wy = windows(iy, p.sh, p.ph, p.kh, p.oh);
-  let wx = windows(ix, p.sw, p.pw, p.kw, p.ow);
+  let at = inputAt(i);
   var g = 0.0;
-  if (wy.x < wy.y && wx.x < wx.y) {
-    let ry = clip(wy.x, p.sh, p.ph, p.kh, p.h);
-    let rx = clip(wx.x, p.sw, p.pw, p.kw, p.w);
-    let base = plane * per;
-    let b = scanMax(base, ry.x, ry.y, rx, Best(0.0, 0u, true));
-    if (b.at == j) { g = p.scale * DY[plane * p.oh * p.ow + wy.x * p.ow + wx.x]; }
+  if (at.wy.x < at.wy.y && at.wx.x < at.wx.y) {
+    let ry = clip(at.wy.x, p.sh, p.ph, p.kh, p.h);
+    let rx = clip(at.wx.x, p.sw, p.pw, p.kw, p.w);
+    let b = scanMax(at.plane * p.h * p.w, ry.x, ry.y, rx, Best(0.0, 0u, true));
+    if (b.at == at.j) { g = p.scale * DY[(at.plane * p.oh + at.wy.x) * p.ow + at.wx.x]; }
   }
   Y[i] = g;
 }

@@ -14,6 +14,7 @@ import dropout from "../../kernels/dropout.wgsl" with { type: "text" };
 import gather from "../../kernels/gather.wgsl" with { type: "text" };
 import gemm from "../../kernels/gemm.wgsl" with { type: "text" };
 import gemmGpu from "../../kernels/gemm_gpu.wgsl" with { type: "text" };
+import gemmEpilogue from "../../kernels/gemm_epilogue.wgsl" with { type: "text" };
 import gemmNaive from "../../kernels/gemm_naive.wgsl" with { type: "text" };
 import optim from "../../kernels/optim.wgsl" with { type: "text" };
 import r2Step from "../../kernels/r2_step.wgsl" with { type: "text" };
@@ -36,9 +37,10 @@ const SOURCES: Record<KernelName, string> = {
   binary,
   dropout,
   gather,
-  gemm,
-  gemm_gpu: gemmGpu,
-  gemm_naive: gemmNaive,
+  // The GEMM kernels share their fused epilogue (BIAS, EPI, `epilogue`): one file.
+  gemm: `${gemm}\n${gemmEpilogue}`,
+  gemm_gpu: `${gemmGpu}\n${gemmEpilogue}`,
+  gemm_naive: `${gemmNaive}\n${gemmEpilogue}`,
   optim,
   r2_step: r2Step,
   reduce,

@@ -26,11 +26,16 @@ const MULTI_BINDINGS = 4 * SLOTS;
 /** The scalars of one update (the uniform block of kernels/optim.wgsl after `n`). */
 export interface UpdateCoefficients {
   lr: number;
+  /** gamma (Momentum, Nesterov), rho (Rmsprop, Adadelta), beta1 (Adam). */
   a: number;
+  /** 1 − a, computed on the host. */
   a1: number;
+  /** beta2 (Adam). */
   b: number;
+  /** 1 − b. */
   b1: number;
   eps: number;
+  /** Adam's bias corrections 1 − beta1^t and 1 − beta2^t. */
   c1: number;
   c2: number;
   gclip: number;

@@ -27,7 +27,7 @@ import { fmtShape } from "../tensor/shape.ts";
 import { keep } from "../tensor/scope.ts";
 import { emptyGpu, hostArray, Tensor } from "../tensor/tensor.ts";
 import type { Optimizer, OptimizerConfig } from "./optimizer.ts";
-import { optimUniforms, queueUpdate } from "./grouped.ts";
+import { optimUniforms, queueUpdate, type UpdateCoefficients } from "./grouped.ts";
 
 // ---------------------------------------------------------------------------------------
 // The fused update op (kernels/optim.wgsl) and its CPU twin
@@ -58,24 +58,10 @@ const STATE_COUNT: Record<AlgoName, number> = {
 };
 
 /** The uniform block of kernels/optim.wgsl, plus the algorithm and clipping switch. */
-interface UpdateAttrs {
+interface UpdateAttrs extends UpdateCoefficients {
   algo: AlgoName;
   /** Whether the last input is the 1-element norm of g (clip when norm > gclip). */
   clip: boolean;
-  lr: number;
-  /** gamma (Momentum, Nesterov), rho (Rmsprop, Adadelta), beta1 (Adam). */
-  a: number;
-  /** 1 − a, computed on the host. */
-  a1: number;
-  /** beta2 (Adam). */
-  b: number;
-  /** 1 − b. */
-  b1: number;
-  eps: number;
-  /** Adam's bias corrections 1 − beta1^t and 1 − beta2^t. */
-  c1: number;
-  c2: number;
-  gclip: number;
 }
 
 /** Inputs: [w, g, ...state (STATE_COUNT), norm (when clip)]. */
