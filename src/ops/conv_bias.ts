@@ -15,10 +15,9 @@
 
 import type { Tensor } from "../tensor/tensor.ts";
 import { conv4Op, type ConvGeom, convGeom, type ConvOptions, fwdGpu } from "./conv.ts";
-import { add, relu } from "./math.ts";
 import { sum } from "./reduce.ts";
-import { defineOp, describe, getOp, runOp } from "./registry.ts";
-import type { LinearActivation } from "./linear.ts";
+import { defineOp, describe, runOp } from "./registry.ts";
+import { addBiasAct, type LinearActivation, preActivationGrad } from "./linear.ts";
 
 interface ConvBiasAttrs {
   g: ConvGeom;
@@ -26,13 +25,7 @@ interface ConvBiasAttrs {
 }
 
 function composed([w, x, b]: readonly Tensor[], a: ConvBiasAttrs): Tensor {
-  const z = runOp(conv4Op, [w, x], a.g);
-  const zb = add(z, b.reshape(1, a.g.O, 1, 1));
-  z.dispose();
-  if (a.activation === "identity") return zb;
-  const y = relu(zb);
-  zb.dispose();
-  return y;
+  return addBiasAct(runOp(conv4Op, [w, x], a.g), b.reshape(1, a.g.O, 1, 1), a.activation);
 }
 
 const convBiasOp = defineOp<ConvBiasAttrs>({
@@ -44,8 +37,7 @@ const convBiasOp = defineOp<ConvBiasAttrs>({
       ? fwdGpu(inputs, a.g, { bias: inputs[2], relu: a.activation === "relu", perRow: true })
       : composed(inputs, a),
   backward: (dy, [w, x, b], y, a, needs) => {
-    // relu'(z) from the output: y > 0 exactly where z > 0 (NaN: neither).
-    const dz = a.activation === "relu" ? getOp("relu").backward!(dy, [y], y, {}, [true])[0]! : dy;
+    const dz = preActivationGrad(dy, y, a.activation);
     const [dw, dx] = needs[0] || needs[1]
       ? conv4Op.backward!(dz, [w, x], y, a.g, [needs[0], needs[1]])
       : [null, null];

@@ -25,14 +25,26 @@ interface LinearAttrs {
   activation: LinearActivation;
 }
 
-function composed([x, w, b]: readonly Tensor[], a: LinearAttrs): Tensor {
-  const z = gemm(x, w);
+/** `act(z + b)` from ops, consuming z: the composed form of the fused layer ops. */
+export function addBiasAct(z: Tensor, b: Tensor, activation: LinearActivation): Tensor {
   const zb = add(z, b);
   z.dispose();
-  if (a.activation === "identity") return zb;
+  if (activation === "identity") return zb;
   const y = relu(zb);
   zb.dispose();
   return y;
+}
+
+/**
+ * The gradient at the pre-activation z given the output y = act(z): dy itself for
+ * "identity"; for relu, dy where y > 0 (exactly where z > 0; NaN: neither), from y alone.
+ */
+export function preActivationGrad(dy: Tensor, y: Tensor, activation: LinearActivation): Tensor {
+  return activation === "relu" ? getOp("relu").backward!(dy, [y], y, {}, [true])[0]! : dy;
+}
+
+function composed([x, w, b]: readonly Tensor[], a: LinearAttrs): Tensor {
+  return addBiasAct(gemm(x, w), b, a.activation);
 }
 
 const linearOp = defineOp<LinearAttrs>({
@@ -41,8 +53,7 @@ const linearOp = defineOp<LinearAttrs>({
   wasm: composed,
   gpu: ([x, w, b], a) => gemmGpu([x, w], a.gemm, { bias: b, relu: a.activation === "relu" }),
   backward: (dy, [x, w], y, a, needs) => {
-    // relu'(z) from the output: y > 0 exactly where z > 0 (NaN: neither).
-    const dz = a.activation === "relu" ? getOp("relu").backward!(dy, [y], y, {}, [true])[0]! : dy;
+    const dz = preActivationGrad(dy, y, a.activation);
     const dx = needs[0] ? gemm(dz, w, { transB: true }) : null;
     const dw = needs[1] ? gemm(x, dz, { transA: true }) : null;
     const db = needs[2] ? sum(dz, 0) : null;
