@@ -13,8 +13,9 @@
 //
 // Entry points (one pass over the data per direction):
 //   forward, backward:           one 64-thread workgroup per row (long rows); each thread
-//       reduces a strided part, one barrier per reduction, then every thread combines
-//       the 64 partials in the same order (identical values, no broadcast barrier).
+//       reduces a strided part (two passes, or one with ONLINE), then every thread
+//       combines the 64 partials in the same order (identical values, no broadcast
+//       barrier).
 //       dispatch: rows workgroups as a 2-D grid (see grid2d).
 //   forward_rows, backward_rows: one invocation per row (short rows, many of them).
 //       dispatch: ceil(rows / 64) workgroups as a 2-D grid.
@@ -34,7 +35,7 @@
 // gradient of the mean or total of the rows). Every backward dispatch binds SC (a dummy
 // when SCALAR_DY is false).
 // Trip counts (loop iterations per invocation): forward ceil(len/64)*2 + 128, backward
-// ceil(len/64)*3 + 128, the *_rows entry points 2*len (+ len backward), the sliced ones
+// ceil(len/64)*3 + 128 (one ceil(len/64) less with ONLINE), the *_rows entry points 2*len (+ len backward), the sliced ones
 // ceil((jEnd - jBegin)/64) + 64, total ceil(rows/256) + 8. llvmpipe caps the loop iterations of one invocation
 // (about 65 535, all loops together) and silently cuts the loops short beyond: the
 // driver keeps long rows (len > 2^18) on the sliced entry points.
@@ -57,6 +58,7 @@ struct Params {
 @group(0) @binding(9) var<storage, read> SC: array<f32>;
 
 override SCALAR_DY: bool = false;
+override ONLINE: bool = false; // rowStats in one pass (see there)
 
 const WG: u32 = 64u;
 const SKIP: i32 = -1;
@@ -160,16 +162,50 @@ fn sharedSums() -> vec2<f32> {
 }
 
 // Row stats (m, s, o) by one workgroup: max, sum of exp(x - m), and that sum without
-// class c. Every thread returns the same values.
+// class c. Every thread returns the same values. Two passes over the row (the maximum,
+// then the sums), or with ONLINE one pass: each thread keeps a running maximum with its
+// sums rescaled as it grows, then rescales them to the row maximum (online softmax: half
+// the reads, for adapters where memory bounds the pass; src/gpu/profile.ts decides).
 fn rowStats(base: u32, lid: u32, c: i32) -> vec3<f32> {
-  shm[lid] = partMax(base, lid, 0u, p.len);
+  if (!ONLINE) {
+    shm[lid] = partMax(base, lid, 0u, p.len);
+    workgroupBarrier();
+    let m = sharedMax();
+    let part = partSums(base, lid, 0u, p.len, c, m);
+    shs[lid] = part.x;
+    sho[lid] = part.y;
+    workgroupBarrier();
+    return vec3<f32>(m, sharedSums());
+  }
+  var m = negInf();
+  var s = 0.0;
+  var o = 0.0;
+  for (var j = lid; j < p.len; j += WG) {
+    let v = X[base + j];
+    if (v > m) {
+      let r = exp(m - v);
+      s = s * r;
+      o = o * r;
+      m = v;
+    }
+    // While the maximum is -inf every entry so far is -inf: it adds exp(-inf) = 0.
+    var e = 0.0;
+    if (m != negInf()) { e = exp(v - m); }
+    s += e;
+    if (i32(j) != c) { o += e; }
+  }
+  shm[lid] = m;
   workgroupBarrier();
-  let m = sharedMax();
-  let part = partSums(base, lid, 0u, p.len, c, m);
-  shs[lid] = part.x;
-  sho[lid] = part.y;
+  let mr = sharedMax();
+  // A thread that saw nothing (or only -inf) adds 0, not 0 * exp(-inf + inf) = NaN.
+  var r = 0.0;
+  if (s != 0.0) { r = exp(m - mr); }
+  shs[lid] = s * r;
+  sho[lid] = o * r;
   workgroupBarrier();
-  return vec3<f32>(m, sharedSums());
+  // A row of -inf has no softmax: NaN, as the two-pass form gives (exp(-inf + inf)).
+  if (mr == negInf()) { return vec3<f32>(mr, nan(), nan()); }
+  return vec3<f32>(mr, sharedSums());
 }
 
 // Row stats (m, s, o) by one invocation.

@@ -53,6 +53,13 @@ export interface GpuProfile {
   readonly softmaxLongRow: number;
   /** Rows longer than this take xent.wgsl's sliced entry points, this many columns each. */
   readonly xentSlice: number;
+  /**
+   * xent.wgsl's long rows in one pass (online max and sum) instead of two: half the reads
+   * where memory bounds the pass (hardware GPUs). Off on software adapters, where it
+   * measured no faster (llvmpipe, nll forward + backward: [256,1000] 10.6 → 12.2 ms,
+   * [64,10000] 15.0 → 13.5 ms, noisy).
+   */
+  readonly onlineSoftmax: boolean;
   /** Most indices one scatter-add dispatch walks. */
   readonly scatterSlice: number;
   /** Loop iterations one pooling invocation may run per dispatch. */
@@ -74,6 +81,7 @@ const SOFTWARE: GpuProfile = Object.freeze({
   reduceStridedShortLen: 2048,
   softmaxLongRow: 1 << 20,
   xentSlice: 1 << 18,
+  onlineSoftmax: false,
   scatterSlice: 16384,
   poolBudget: 16384,
   convNaiveBudget: 16384,
@@ -87,6 +95,7 @@ const HARDWARE = {
   reduceStridedShortLen: 2048,
   softmaxLongRow: UNBOUNDED,
   xentSlice: UNBOUNDED,
+  onlineSoftmax: true,
   scatterSlice: UNBOUNDED,
   poolBudget: UNBOUNDED,
   convNaiveBudget: UNBOUNDED,

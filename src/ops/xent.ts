@@ -161,7 +161,7 @@ export function dispatchXent(
   // Software adapters: the one-pass `backward` loops 3·ceil(len / 64) + 128 times per
   // thread and llvmpipe cuts loops short after ~65 535 iterations: longer rows are sliced.
   const sc = direction === "backward" ? scale ?? rt.dummy : null;
-  const constants = scale ? { SCALAR_DY: true } : undefined;
+  const constants = { SCALAR_DY: scale !== null, ONLINE: gpuProfile().onlineSoftmax };
   if (a.len > gpuProfile().xentSlice) {
     dispatchLongRows(direction, a, buffers, sc, constants, uniforms);
     return;
@@ -187,7 +187,7 @@ function dispatchLongRows(
   a: XentAttrs,
   [x, l, y, dy, dx]: (StorageBinding | null)[],
   sc: StorageBinding | null,
-  constants: Record<string, boolean> | undefined,
+  constants: Record<string, boolean>,
   uniforms: (j0?: number, j1?: number) => ArrayBuffer,
 ): void {
   const rt = gpuRuntime();
@@ -198,7 +198,7 @@ function dispatchLongRows(
       rt.dispatch({
         kernel: "xent",
         entryPoint,
-        constants: entryPoint === "backward_slice" ? constants : undefined,
+        constants: entryPoint === "backward_slice" ? { SCALAR_DY: constants.SCALAR_DY } : undefined,
         uniforms: uniforms(j0, Math.min(a.len, j0 + slice)),
         buffers,
         workgroups: grid2d(a.rows),
