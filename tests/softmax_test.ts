@@ -11,6 +11,7 @@
 
 import assert from "node:assert/strict";
 import * as dn from "../internals.ts";
+import { gpuProfile, setGpuProfile } from "../src/gpu/profile.ts";
 import { assertClose, EDGE_SIZES, F32_TOL, GPU_TEST, haveGpu } from "./_helpers.ts";
 
 const gpu = await haveGpu();
@@ -83,10 +84,28 @@ Deno.test("softmax: CPU == reference over the last axis (rows 1,7,33 × EDGE_SIZ
 });
 
 Deno.test({
-  name: "softmax: GPU == CPU == reference over the last axis (rows 1,7,33 × EDGE_SIZES)",
+  name:
+    "softmax: GPU == CPU == reference over the last axis (rows 1,7,33 × EDGE_SIZES), two-pass and online rows",
   ignore: !gpu,
   ...GPU_TEST,
-  fn: async () => {
+  fn: () => onProfiles(gridGpu),
+});
+
+/** Runs `f` under the software (two-pass rows) and discrete (online rows) GPU profiles. */
+async function onProfiles(f: () => Promise<void>): Promise<void> {
+  const before = gpuProfile().name;
+  try {
+    for (const p of ["software", "discrete"] as const) {
+      setGpuProfile(p);
+      await f();
+    }
+  } finally {
+    setGpuProfile(before);
+  }
+}
+
+async function gridGpu(): Promise<void> {
+  {
     const rng = new dn.Rng(2);
     for (const rows of [1, 7, 33]) {
       for (const len of EDGE_SIZES) {
@@ -109,8 +128,8 @@ Deno.test({
         for (const t of [xg, ...outs]) t.dispose();
       }
     }
-  },
-});
+  }
+}
 
 /** Axis cases: the axis is moved last (a permute) unless it already is. */
 const AXIS_CASES: { shape: number[]; axis: number }[] = [
@@ -179,7 +198,12 @@ function shifted(c: number) {
 }
 
 Deno.test("softmax: numerically stable on large magnitudes, rows sum to 1, −∞ entries", async () => {
-  for (const device of gpu ? ["cpu", "gpu"] as const : ["cpu"] as const) {
+  await stability("cpu");
+  if (gpu) await onProfiles(() => stability("gpu"));
+});
+
+async function stability(device: "cpu" | "gpu"): Promise<void> {
+  {
     // Rows [1000,1001,1002], [-1000,-999,-998] and [-1002,-1001,-1000] (reversed order).
     const x = dn.fromArray([[1000, 1001, 1002], [-1000, -999, -998], [-1000, -1001, -1002]], {
       device,
@@ -230,8 +254,12 @@ Deno.test("softmax: numerically stable on large magnitudes, rows sum to 1, −�
         `${device} softmax rows sum to 1 (len ${len})`,
       );
     }
+    // A row of −∞ alone has no softmax: NaN.
+    const none = await dn.softmax(dn.fromArray([[-Infinity, -Infinity, -Infinity]], { device }))
+      .data();
+    assert.ok(none.every(Number.isNaN), `${device}: a row of −∞ gives NaN, got ${none}`);
   }
-});
+}
 
 Deno.test("softmax: errors name the op", () => {
   const x = dn.zeros([2, 3], { device: "cpu" });

@@ -138,7 +138,7 @@ const softmaxRowsOp = defineOp<RowsAttrs>({
     rt.dispatch({
       kernel: "softmax",
       entryPoint: short ? "main_rows" : undefined,
-      constants: { OP: SOFTMAX_KINDS[a.kind] },
+      constants: { OP: SOFTMAX_KINDS[a.kind], ONLINE: gpuProfile().onlineSoftmax },
       uniforms: new UniformWriter().u32(a.rows).u32(a.len).build(),
       // logsumexp over an empty axis (len 0) has rows but no input: bind the dummy.
       buffers: [x.size > 0 ? x.binding(a.kind) : rt.dummy, y.binding(a.kind)],
