@@ -25,7 +25,12 @@ interface ConvBiasAttrs {
 }
 
 function composed([w, x, b]: readonly Tensor[], a: ConvBiasAttrs): Tensor {
-  return addBiasAct(runOp(conv4Op, [w, x], a.g), b.reshape(1, a.g.O, 1, 1), a.activation);
+  const b4 = b.reshape(1, a.g.O, 1, 1);
+  try {
+    return addBiasAct(runOp(conv4Op, [w, x], a.g), b4, a.activation);
+  } finally {
+    if (b4 !== b) b4.dispose();
+  }
 }
 
 const convBiasOp = defineOp<ConvBiasAttrs>({
@@ -45,7 +50,9 @@ const convBiasOp = defineOp<ConvBiasAttrs>({
     let db: Tensor | null = null;
     if (needs[2]) {
       const perImage = sum(dz, [2, 3]);
-      db = sum(perImage, 0).reshape(...b.shape);
+      const total = sum(perImage, 0);
+      db = total.reshape(...b.shape);
+      if (db !== total) total.dispose();
       perImage.dispose();
     }
     if (dz !== dy) dz.dispose();
