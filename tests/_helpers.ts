@@ -3,6 +3,7 @@
  * availability (GPU tests fail instead of skipping when DENET_REQUIRE_GPU=1).
  */
 
+import { gpuProfile, setGpuProfile } from "../src/gpu/profile.ts";
 import assert from "node:assert/strict";
 import { init, setDefaultDevice } from "../internals.ts";
 import { gpuReady } from "../src/gpu/runtime.ts";
@@ -98,5 +99,23 @@ export function assertExact(
     if (!Object.is(actual[i], expected[i])) {
       assert.fail(`${what}: element ${i} is ${actual[i]}, expected ${expected[i]}`);
     }
+  }
+}
+
+/**
+ * Runs `f` under the software and then the discrete GPU tuning profile (the two kernel
+ * choices a GPU test must cover) and restores the profile in force before.
+ */
+export async function onGpuProfiles(
+  f: (profile: "software" | "discrete") => Promise<void> | void,
+): Promise<void> {
+  const before = gpuProfile().name;
+  try {
+    for (const p of ["software", "discrete"] as const) {
+      setGpuProfile(p);
+      await f(p);
+    }
+  } finally {
+    setGpuProfile(before);
   }
 }

@@ -13,9 +13,8 @@
 
 import assert from "node:assert/strict";
 import * as dn from "../internals.ts";
-import { gpuProfile, setGpuProfile } from "../src/gpu/profile.ts";
 import { initialWeights, knetModel, type RowName } from "../bench/knet_models.ts";
-import { GPU_TEST, haveGpu } from "./_helpers.ts";
+import { GPU_TEST, haveGpu, onGpuProfiles } from "./_helpers.ts";
 
 const gpu = await haveGpu();
 
@@ -56,25 +55,19 @@ Deno.test({
   ignore: !gpu,
   ...GPU_TEST,
   fn: async () => {
-    const before = gpuProfile().name;
-    try {
-      for (const profile of ["software", "discrete"] as const) {
-        setGpuProfile(profile);
-        const got: Record<string, number> = {};
-        for (const row of ["softmax", "mlp", "lenet"] as RowName[]) {
-          const m = knetModel(row, initialWeights(row), "gpu");
-          got[row] = await perStep(m.loss, row === "lenet" ? [1, 28, 28] : [784]);
-          m.dispose();
-        }
-        const chain = dn.mlpModel({ device: "gpu", rng: new dn.Rng(2) });
-        got.chainMlp = await perStep((x, y) => dn.nll(chain.forward(x), y), [784]);
-        chain.dispose();
-        for (const [k, ceiling] of Object.entries(CEILINGS[profile])) {
-          assert.ok(got[k] <= ceiling, `${profile} ${k}: ${got[k]} dispatches/step > ${ceiling}`);
-        }
+    await onGpuProfiles(async (profile) => {
+      const got: Record<string, number> = {};
+      for (const row of ["softmax", "mlp", "lenet"] as RowName[]) {
+        const m = knetModel(row, initialWeights(row), "gpu");
+        got[row] = await perStep(m.loss, row === "lenet" ? [1, 28, 28] : [784]);
+        m.dispose();
       }
-    } finally {
-      setGpuProfile(before);
-    }
+      const chain = dn.mlpModel({ device: "gpu", rng: new dn.Rng(2) });
+      got.chainMlp = await perStep((x, y) => dn.nll(chain.forward(x), y), [784]);
+      chain.dispose();
+      for (const [k, ceiling] of Object.entries(CEILINGS[profile])) {
+        assert.ok(got[k] <= ceiling, `${profile} ${k}: ${got[k]} dispatches/step > ${ceiling}`);
+      }
+    });
   },
 });

@@ -9,8 +9,8 @@
 
 import assert from "node:assert/strict";
 import * as dn from "../internals.ts";
-import { gpuProfile, setGpuProfile } from "../src/gpu/profile.ts";
-import { assertClose, GPU_TEST, haveGpu } from "./_helpers.ts";
+import { gpuProfile } from "../src/gpu/profile.ts";
+import { assertClose, GPU_TEST, haveGpu, onGpuProfiles } from "./_helpers.ts";
 
 const gpu = await haveGpu();
 
@@ -46,38 +46,32 @@ Deno.test({
   ignore: !gpu,
   ...GPU_TEST,
   fn: async () => {
-    const before = gpuProfile().name;
-    try {
-      for (const profile of ["software", "discrete"] as const) {
-        setGpuProfile(profile);
-        const rng = new dn.Rng(17);
-        for (const [M, K, N] of SHAPES) {
-          const [x, w, b] = [rand(rng, M * K), rand(rng, K * N), rand(rng, N)];
-          if (M > 1) x[K + 3] = NaN; // row 1 is NaN throughout
-          const xs = dn.fromArray(x, { shape: [M, K], device: "gpu" });
-          const ws = dn.fromArray(w, { shape: [K, N], device: "gpu" });
-          const bs = dn.fromArray(b, { shape: [N], device: "gpu" });
-          for (const act of ["identity", "relu"] as const) {
-            dn.resetCounters();
-            const y = dn.linear(xs, ws, bs, act);
-            const slices = Math.ceil(K / gpuProfile().gemmKSlice);
-            assert.equal(dn.counters().dispatches, slices, `${profile} ${M}×${K}×${N}: one pass`);
-            const got = await y.data();
-            const want = reference(x, w, b, [M, K, N], act === "relu");
-            const tol = { rtol: 1e-5, atol: 1e-5 * Math.sqrt(K) };
-            assertClose(got, want, tol, `${profile} ${act} ${M}×${K}×${N}`);
-            if (M > 1) {
-              const row = got.subarray(N, 2 * N);
-              assert.ok(row.every(Number.isNaN), `${profile} ${act}: NaN row stays NaN`);
-            }
-            y.dispose();
+    await onGpuProfiles(async (profile) => {
+      const rng = new dn.Rng(17);
+      for (const [M, K, N] of SHAPES) {
+        const [x, w, b] = [rand(rng, M * K), rand(rng, K * N), rand(rng, N)];
+        if (M > 1) x[K + 3] = NaN; // row 1 is NaN throughout
+        const xs = dn.fromArray(x, { shape: [M, K], device: "gpu" });
+        const ws = dn.fromArray(w, { shape: [K, N], device: "gpu" });
+        const bs = dn.fromArray(b, { shape: [N], device: "gpu" });
+        for (const act of ["identity", "relu"] as const) {
+          dn.resetCounters();
+          const y = dn.linear(xs, ws, bs, act);
+          const slices = Math.ceil(K / gpuProfile().gemmKSlice);
+          assert.equal(dn.counters().dispatches, slices, `${profile} ${M}×${K}×${N}: one pass`);
+          const got = await y.data();
+          const want = reference(x, w, b, [M, K, N], act === "relu");
+          const tol = { rtol: 1e-5, atol: 1e-5 * Math.sqrt(K) };
+          assertClose(got, want, tol, `${profile} ${act} ${M}×${K}×${N}`);
+          if (M > 1) {
+            const row = got.subarray(N, 2 * N);
+            assert.ok(row.every(Number.isNaN), `${profile} ${act}: NaN row stays NaN`);
           }
-          for (const t of [xs, ws, bs]) t.dispose();
+          y.dispose();
         }
+        for (const t of [xs, ws, bs]) t.dispose();
       }
-    } finally {
-      setGpuProfile(before);
-    }
+    });
   },
 });
 

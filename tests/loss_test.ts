@@ -17,7 +17,6 @@ import { gcheck } from "../src/autograd/gcheck.ts";
 import { diff } from "../src/autograd/diff.ts";
 import { Param } from "../src/autograd/param.ts";
 import { counters, resetCounters } from "../src/gpu/counters.ts";
-import { gpuProfile, setGpuProfile } from "../src/gpu/profile.ts";
 import { minibatch } from "../src/data/minibatch.ts";
 import { accuracy, bce, logistic, mse, nll } from "../src/loss.ts";
 import { binary } from "../src/ops/elementwise.ts";
@@ -28,7 +27,7 @@ import { xent, xentOp } from "../src/ops/xent.ts";
 import { fromArray } from "../src/tensor/create.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { readAll, type Tensor } from "../src/tensor/tensor.ts";
-import { assertClose, F32_TOL, GPU_TEST, haveGpu } from "./_helpers.ts";
+import { assertClose, F32_TOL, GPU_TEST, haveGpu, onGpuProfiles } from "./_helpers.ts";
 
 const gpu = await haveGpu();
 
@@ -131,47 +130,41 @@ Deno.test({
   ignore: !gpu,
   ...GPU_TEST,
   fn: async () => {
-    const before = gpuProfile().name;
-    try {
-      for (const profile of ["software", "discrete"] as const) {
-        setGpuProfile(profile);
-        const rng = new Rng(2);
-        for (const n of SIZES_N) {
-          for (const c of SIZES_C) {
-            const { x, y } = problem(rng, n, c);
-            const dy = Array.from({ length: n }, () => Math.fround(rng.normal()));
-            const ref = reference(x, y, c, dy);
-            const g = await xentBoth(x, y, c, dy, "gpu");
-            const h = await xentBoth(x, y, c, dy, "cpu");
-            const what = `${profile} gpu ${n}×${c}`;
-            assertClose(g.loss, h.loss, F32_TOL, `${what} loss vs cpu`);
-            assertClose(g.grad, h.grad, F32_TOL, `${what} grad vs cpu`);
-            assertClose(g.loss, ref.loss, F32_TOL, `${what} loss vs reference`);
-            assertClose(g.grad, ref.grad, F32_TOL, `${what} grad vs reference`);
-          }
+    await onGpuProfiles(async (profile) => {
+      const rng = new Rng(2);
+      for (const n of SIZES_N) {
+        for (const c of SIZES_C) {
+          const { x, y } = problem(rng, n, c);
+          const dy = Array.from({ length: n }, () => Math.fround(rng.normal()));
+          const ref = reference(x, y, c, dy);
+          const g = await xentBoth(x, y, c, dy, "gpu");
+          const h = await xentBoth(x, y, c, dy, "cpu");
+          const what = `${profile} gpu ${n}×${c}`;
+          assertClose(g.loss, h.loss, F32_TOL, `${what} loss vs cpu`);
+          assertClose(g.grad, h.grad, F32_TOL, `${what} grad vs cpu`);
+          assertClose(g.loss, ref.loss, F32_TOL, `${what} loss vs reference`);
+          assertClose(g.grad, ref.grad, F32_TOL, `${what} grad vs reference`);
         }
-        // Long rows at ±1000 scale with a confident row (loss ≈ 2e-9) and -Inf scores: the
-        // online pass rescales its sums as the maximum grows and keeps tiny values.
-        const c = 300;
-        const x = Array.from({ length: 3 * c }, (_, i) => ((i * 37) % 101) - 50);
-        for (let j = 0; j < c; j++) x[j] += 1000; // row 0 around 1000
-        for (let j = c; j < 2 * c; j++) x[j] = j === c + 7 ? 40 : -Infinity; // row 1
-        x[2 * c + 250] = 200; // row 2: its last-but-50 column dominates
-        const y = [3, 7, 250];
-        const ref = reference(x, y, c);
-        const r = await xentBoth(x, y, c, [1, 1, 1], "gpu");
-        const tol = { rtol: 1e-5, atol: 1e-12 };
-        assertClose(r.loss, ref.loss, tol, `${profile} long rows: loss`);
-        assertClose(r.grad, ref.grad, tol, `${profile} long rows: grad`);
-        // A row of -Inf and a row holding a NaN have no softmax: NaN, on both passes.
-        const bad = Array.from({ length: 2 * c }, (_, i) => i < c ? -Infinity : i % 3);
-        bad[c + 123] = NaN;
-        const nb = await xentBoth(bad, [1, 2], c, [1, 1], "gpu");
-        assert.ok(nb.loss.every(Number.isNaN), `${profile}: NaN losses, got ${nb.loss}`);
       }
-    } finally {
-      setGpuProfile(before);
-    }
+      // Long rows at ±1000 scale with a confident row (loss ≈ 2e-9) and -Inf scores: the
+      // online pass rescales its sums as the maximum grows and keeps tiny values.
+      const c = 300;
+      const x = Array.from({ length: 3 * c }, (_, i) => ((i * 37) % 101) - 50);
+      for (let j = 0; j < c; j++) x[j] += 1000; // row 0 around 1000
+      for (let j = c; j < 2 * c; j++) x[j] = j === c + 7 ? 40 : -Infinity; // row 1
+      x[2 * c + 250] = 200; // row 2: its last-but-50 column dominates
+      const y = [3, 7, 250];
+      const ref = reference(x, y, c);
+      const r = await xentBoth(x, y, c, [1, 1, 1], "gpu");
+      const tol = { rtol: 1e-5, atol: 1e-12 };
+      assertClose(r.loss, ref.loss, tol, `${profile} long rows: loss`);
+      assertClose(r.grad, ref.grad, tol, `${profile} long rows: grad`);
+      // A row of -Inf and a row holding a NaN have no softmax: NaN, on both passes.
+      const bad = Array.from({ length: 2 * c }, (_, i) => i < c ? -Infinity : i % 3);
+      bad[c + 123] = NaN;
+      const nb = await xentBoth(bad, [1, 2], c, [1, 1], "gpu");
+      assert.ok(nb.loss.every(Number.isNaN), `${profile}: NaN losses, got ${nb.loss}`);
+    });
   },
 });
 

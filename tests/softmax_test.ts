@@ -11,8 +11,7 @@
 
 import assert from "node:assert/strict";
 import * as dn from "../internals.ts";
-import { gpuProfile, setGpuProfile } from "../src/gpu/profile.ts";
-import { assertClose, EDGE_SIZES, F32_TOL, GPU_TEST, haveGpu } from "./_helpers.ts";
+import { assertClose, EDGE_SIZES, F32_TOL, GPU_TEST, haveGpu, onGpuProfiles } from "./_helpers.ts";
 
 const gpu = await haveGpu();
 
@@ -88,21 +87,8 @@ Deno.test({
     "softmax: GPU == CPU == reference over the last axis (rows 1,7,33 × EDGE_SIZES), two-pass and online rows",
   ignore: !gpu,
   ...GPU_TEST,
-  fn: () => onProfiles(gridGpu),
+  fn: () => onGpuProfiles(gridGpu),
 });
-
-/** Runs `f` under the software (two-pass rows) and discrete (online rows) GPU profiles. */
-async function onProfiles(f: () => Promise<void>): Promise<void> {
-  const before = gpuProfile().name;
-  try {
-    for (const p of ["software", "discrete"] as const) {
-      setGpuProfile(p);
-      await f();
-    }
-  } finally {
-    setGpuProfile(before);
-  }
-}
 
 async function gridGpu(): Promise<void> {
   {
@@ -199,7 +185,7 @@ function shifted(c: number) {
 
 Deno.test("softmax: numerically stable on large magnitudes, rows sum to 1, −∞ entries", async () => {
   await stability("cpu");
-  if (gpu) await onProfiles(() => stability("gpu"));
+  if (gpu) await onGpuProfiles(() => stability("gpu"));
 });
 
 async function stability(device: "cpu" | "gpu"): Promise<void> {
