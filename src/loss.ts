@@ -70,7 +70,8 @@ function nllScores(scores: Tensor, labels: Tensor, opts: LossOptions): Tensor {
 /**
  * Knet's `nll(scores, labels; average=true)`: the negative log-likelihood of the labels
  * under softmax of the unnormalised `scores` [N, C] (logsoftmax over the classes is
- * applied inside, through the fused softmax-cross-entropy op: one kernel per direction).
+ * applied inside, through the fused softmax-cross-entropy total of src/ops/xent_total.ts:
+ * on the GPU two dispatches forward, one backward).
  * `labels` [N] holds 0-based class indices as floats; negative labels skip their
  * instance. With `average` (default) the result is the total over the counted instances
  * divided by their number, counted on the device (0/0 = NaN when every instance is

@@ -7,7 +7,9 @@
  * `ALGO` selects the rule), two with gradient clipping: `nrm2` computes ‖g‖ on the
  * device and the update kernel applies the scale gclip/‖g‖ when ‖g‖ > gclip, so nothing
  * is read back to the host (no sync). nrm2 takes a second pass above 32768 elements,
- * making that three. The CPU twin (f32 and f64) below computes the same expressions.
+ * making that three. Inside a training step (./grouped.ts) unclipped updates of one
+ * setting go four Params per dispatch. The CPU twin (f32 and f64) below computes the
+ * same expressions.
  *
  * One difference from Knet: Knet's `gclip!` scales the caller's gradient in place; here
  * the gradient is never modified (the scale is applied inside the update).
