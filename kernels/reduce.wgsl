@@ -1,14 +1,20 @@
-// Row reductions: X viewed as [rows, len] (reduced axes last and contiguous).
-// Each workgroup reduces one chunk of one row (chunks = p.chunks per row) with 64
-// threads: each group of 8 lanes reads one contiguous segment 8 elements at a time, then one barrier and
-// thread 0 combines the 64 partials serially in thread order (no log-depth tree: on
-// llvmpipe every barrier round costs more than the 64 serial adds; on a real GPU the
-// serial tail is a few hundred cycles against thousands of loads). With chunks > 1 a
-// second dispatch (SECOND = true) reduces the partials. Overrides:
+// Row reductions: X viewed as [rows, len] (reduced axes last and contiguous), or with
+// GATHER the reduced axes around the rows: X viewed as [len / seg, rows, seg] and row r
+// reducing X[:, r, :] (element j of row r at r*seg + (j / seg)*segStride + j % seg; a
+// bias gradient's sum over batch and space in one pass, no permute).
+// Each workgroup reduces one chunk of one row (chunks = p.chunks per row) with WG
+// threads: each group of 8 lanes reads one contiguous segment 8 elements at a time, then
+// one barrier and the WG partials are combined: serially by thread 0 in thread order
+// (TREE = false; on llvmpipe every barrier round costs more than 64 serial adds), or in
+// a log-depth tree (TREE = true, hardware GPUs with 256-thread workgroups, where a
+// 256-long serial tail would idle the workgroup). With chunks > 1 a second dispatch
+// (SECOND = true) reduces the partials. Overrides:
 //   OP:    0 sum, 1 prod, 2 max, 3 min, 4 argmax, 5 argmin
 //   MAP:   applied to each input element first: 0 x, 1 x*x, 2 x*X2[i], 3 |x|
 //   FINAL: applied to the result (final pass only): 0 x*scale, 1 sqrt(x)*scale
 //   SECOND: the input is partials (values in X, indices in XI)
+//   GATHER: the addressing above (first pass only)
+//   WG, TREE: workgroup size (a multiple of 8, a power of two with TREE) and combine
 // Arg ops return the index (within the row) as f32 in YI; ties keep the first index.
 // dispatch: rows*chunks workgroups as a 2-D grid (see grid2d).
 //
@@ -29,6 +35,7 @@
 struct Params {
   rows: u32, len: u32, chunks: u32, chunkLen: u32,
   scale: f32, inner: u32, jBegin: u32, jEnd: u32,
+  seg: u32, segStride: u32, pad0: u32, pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -42,10 +49,13 @@ override OP: u32 = 0u;
 override MAP: u32 = 0u;
 override FINAL: u32 = 0u;
 override SECOND: bool = false;
+override GATHER: bool = false;
+override WG: u32 = 64u;
+override TREE: bool = false;
 
-const WG: u32 = 64u;
+const STRIDED_WG: u32 = 64u;
 const LANES: u32 = 8u;
-const SEGS: u32 = WG / LANES;
+override SEGS: u32 = WG / LANES;
 var<workgroup> sv: array<f32, WG>;
 var<workgroup> si: array<u32, WG>;
 
@@ -89,7 +99,23 @@ fn combine(a: f32, b: f32) -> f32 {
   }
 }
 
-@compute @workgroup_size(64)
+// Combines partial k into partial i (workgroup memory). For arg ops an empty partial
+// (index 0xffffffff) never wins and `better` keeps the first index on ties.
+fn merge(i: u32, k: u32, isArg: bool) {
+  let v = sv[k];
+  let vi = si[k];
+  if (isArg) {
+    let ri = si[i];
+    if (vi != 0xffffffffu && (ri == 0xffffffffu || better(v, vi, sv[i], ri))) {
+      sv[i] = v;
+      si[i] = vi;
+    }
+  } else {
+    sv[i] = combine(sv[i], v);
+  }
+}
+
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let g = wid.y * nwg.x + wid.x;
@@ -116,6 +142,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       if (SECOND) {
         v = X[base + j];
         if (isArg) { idx = u32(XI[base + j]); }
+      } else if (GATHER) {
+        v = mapped(row * p.seg + (j / p.seg) * p.segStride + j % p.seg);
       } else {
         v = mapped(base + j);
       }
@@ -129,23 +157,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   sv[lid] = acc;
   si[lid] = ai;
   workgroupBarrier();
-  if (lid == 0u && inRange) {
+  if (TREE) {
+    for (var s = WG / 2u; s > 0u; s = s / 2u) {
+      if (lid < s) { merge(lid, lid + s, isArg); }
+      workgroupBarrier();
+    }
+  } else if (lid == 0u) {
     // Thread order = index order within each thread's stride, so for arg ops `better`
     // keeps the first index on ties.
+    for (var k = 1u; k < WG; k++) { merge(0u, k, isArg); }
+  }
+  if (lid == 0u && inRange) {
     var r = sv[0];
-    var ri = si[0];
-    for (var k = 1u; k < WG; k++) {
-      let v = sv[k];
-      let vi = si[k];
-      if (isArg) {
-        if (vi != 0xffffffffu && (ri == 0xffffffffu || better(v, vi, r, ri))) {
-          r = v;
-          ri = vi;
-        }
-      } else {
-        r = combine(r, v);
-      }
-    }
+    let ri = si[0];
     if (p.chunks == 1u) {
       if (FINAL == 1u) { r = sqrt(r); }
       r = r * p.scale;
@@ -159,7 +183,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 @compute @workgroup_size(64)
 fn main_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
-  let g = (wid.y * nwg.x + wid.x) * WG + lid;
+  let g = (wid.y * nwg.x + wid.x) * STRIDED_WG + lid;
   if (g >= p.rows) { return; }
   let base = (g / p.inner) * p.len * p.inner + g % p.inner;
   let isArg = OP == 4u || OP == 5u;

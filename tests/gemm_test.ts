@@ -16,8 +16,14 @@
 
 import assert from "node:assert/strict";
 import * as dn from "../internals.ts";
-import { GEMM_TILE_M, GEMM_TILE_N, type GemmAttrs } from "../src/ops/matmul.ts";
-import { F32_TOL, GPU_TEST, haveGpu } from "./_helpers.ts";
+import {
+  GEMM_TILE_M,
+  GEMM_TILE_N,
+  type GemmAttrs,
+  gemmCpu,
+  gemmGpuBatchSum,
+} from "../src/ops/matmul.ts";
+import { F32_TOL, GPU_TEST, haveGpu, onGpuProfiles } from "./_helpers.ts";
 
 const gpu = await haveGpu();
 
@@ -502,5 +508,50 @@ Deno.test({
         }
       }
     }
+  },
+});
+
+Deno.test({
+  name: "gemmGpuBatchSum: Σ over the batch equals the CPU's batched GEMM summed, both profiles",
+  ignore: !gpu,
+  ...GPU_TEST,
+  fn: async () => {
+    const rng = new dn.Rng(77);
+    // Odd sizes; [7, 9, 1000] at batch 3 takes split-K on the discrete profile (the split
+    // and the batch folded into one sum), [20, 25, 576] is LeNet's first filter gradient.
+    const cases = [
+      { M: 7, N: 9, K: 1000, batch: 3, transA: false, transB: true },
+      { M: 20, N: 25, K: 576, batch: 13, transA: false, transB: true },
+      { M: 5, N: 33, K: 17, batch: 4, transA: true, transB: false },
+      { M: 1, N: 1, K: 3, batch: 1, transA: false, transB: false },
+    ];
+    await onGpuProfiles(async (profile) => {
+      for (const c of cases) {
+        const aShape = c.transA ? [c.batch, c.K, c.M] : [c.batch, c.M, c.K];
+        const bShape = c.transB ? [c.batch, c.N, c.K] : [c.batch, c.K, c.N];
+        const a = dn.randn(aShape, { rng });
+        const b = dn.randn(bShape, { rng });
+        const g: GemmAttrs = {
+          ...c,
+          strideA: c.M * c.K,
+          strideB: c.K * c.N,
+          alpha: 0.5,
+          beta: 0,
+          outShape: [c.batch, c.M, c.N],
+        };
+        // f64 on the CPU: the exact value and the magnitude Σ_b Σ_k |a||b| of the bound.
+        const [a64, b64] = [a.asType("f64"), b.asType("f64")];
+        const val = Float64Array.from(dn.sum(gemmCpu([a64, b64], g), 0).dataSync());
+        const abs = (t: dn.Tensor) => dn.abs(t);
+        const mag = Float64Array.from(
+          dn.sum(gemmCpu([abs(a64), abs(b64)], { ...g, alpha: Math.abs(g.alpha) }), 0).dataSync(),
+        );
+        const [ag, bg] = [a.gpu(), b.gpu()];
+        const y = gemmGpuBatchSum(ag, bg, g);
+        assert.deepEqual(y.shape, [c.M, c.N]);
+        assertWithin(await y.data(), { val, mag }, `${profile} ${JSON.stringify(c)}`);
+        for (const t of [ag, bg, y]) t.dispose();
+      }
+    });
   },
 });

@@ -15,7 +15,7 @@
 
 import assert from "node:assert/strict";
 import * as dn from "../internals.ts";
-import { assertClose, EDGE_SIZES, F32_TOL, GPU_TEST, haveGpu } from "./_helpers.ts";
+import { assertClose, EDGE_SIZES, F32_TOL, GPU_TEST, haveGpu, onGpuProfiles } from "./_helpers.ts";
 
 const gpu = await haveGpu();
 
@@ -484,6 +484,87 @@ Deno.test("reduce: bad axes throw naming the op", () => {
     () => dn.dot(x, dn.zeros([5], { device: "cpu" })),
     /dot: vectors of different lengths/,
   );
+});
+
+/**
+ * Reduced axes around a kept block ([outer, rows, tail] reduced over outer and tail): the
+ * gathering pass of reduce.wgsl. Sizes cover one pass per row, the chunked two-pass split
+ * (few long rows: [3, 5, 40000] splits on the software profile, [2, 3, 70000] on both) and
+ * a bias gradient's shape (LeNet's first convolution at batch 100).
+ */
+const AROUND_CASES: { shape: number[]; axes: number[]; dispatches: Record<string, number> }[] = [
+  { shape: [5, 7, 33], axes: [0, 2], dispatches: { software: 1, discrete: 1 } },
+  { shape: [4, 3, 5, 50], axes: [0, 3], dispatches: { software: 1, discrete: 1 } },
+  { shape: [100, 20, 24, 24], axes: [0, 2, 3], dispatches: { software: 1, discrete: 1 } },
+  { shape: [3, 5, 40000], axes: [0, 2], dispatches: { software: 2, discrete: 1 } },
+  { shape: [2, 3, 70000], axes: [0, 2], dispatches: { software: 2, discrete: 2 } },
+];
+
+Deno.test({
+  name: "reduce: GPU axes around a kept block, one gathering pass, on both GPU profiles",
+  ignore: !gpu,
+  ...GPU_TEST,
+  fn: async () => {
+    const rng = new dn.Rng(27);
+    await onGpuProfiles(async (profile) => {
+      for (const { shape, axes, dispatches } of AROUND_CASES) {
+        const size = shape.reduce((a, b) => a * b, 1);
+        const vals = randnHost(size, rng, 0.25);
+        const pvals = exactProductValues(1, size, rng);
+        const x = cpuTensor(vals, shape).gpu();
+        const px = cpuTensor(pvals, shape).gpu();
+        await dn.gpuRuntime().sync();
+        dn.resetCounters();
+        const s = dn.sum(x, axes);
+        assert.equal(
+          dn.counters().dispatches,
+          dispatches[profile],
+          `${profile} ${JSON.stringify(shape)}: sum's dispatches (no permute)`,
+        );
+        s.dispose();
+        const outs = OPS.map((op) => apply(op, op === "prod" ? px : x, axes, false));
+        const vs = await dn.readAll(outs);
+        const got = Object.fromEntries(OPS.map((op, i) => [op, vs[i]])) as Record<
+          OpName,
+          Float32Array
+        >;
+        checkAgainstRef(
+          got,
+          reference(vals, shape, axes),
+          reference(pvals, shape, axes),
+          `${profile} ${JSON.stringify({ shape, axes })}`,
+        );
+        for (const t of [x, px, ...outs]) t.dispose();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "reduce: gradients through the gathering pass equal the CPU's (sum, mean, prod, max)",
+  ignore: !gpu,
+  ...GPU_TEST,
+  fn: async () => {
+    const rng = new dn.Rng(28);
+    const shape = [3, 4, 50];
+    const vals = randnHost(600, rng);
+    const pvals = exactProductValues(1, 600, rng);
+    pvals[7] = 0; // a zero in one product group
+    for (const op of ["sum", "mean", "prod", "max"] as const) {
+      const src = op === "prod" ? pvals : vals;
+      const g = (device: "cpu" | "gpu") => {
+        const x = cpuTensor(src, shape);
+        const xd = device === "gpu" ? x.gpu() : x;
+        const w = dn.fromArray(Float32Array.from({ length: 4 }, (_, i) => i - 1.5), {
+          shape: [4],
+          device,
+        });
+        return dn.grad((t: dn.Tensor) => dn.sum(dn.mul(dn[op](t, [0, 2]), w)))(xd);
+      };
+      const [got] = await dn.readAll([g("gpu")]);
+      assertClose(got, g("cpu").dataSync(), F32_TOL, `d ${op} over [0, 2]`);
+    }
+  },
 });
 
 Deno.test({

@@ -40,6 +40,15 @@ export interface GpuProfile {
   readonly reduceStridedSlice: number;
   /** Longest row chunk of one row-reduction workgroup. */
   readonly reduceMaxChunk: number;
+  /** Threads of a row-reduction workgroup (above 64: a log-depth tree combines them). */
+  readonly reduceWorkgroup: number;
+  /**
+   * Row reductions with fewer rows than this split rows longer than 2 · `reduceChunk` into
+   * chunks of `reduceChunk` and a second pass, so that a few long rows fill the device.
+   */
+  readonly reduceSplitRows: number;
+  /** See {@link GpuProfile.reduceSplitRows}. */
+  readonly reduceChunk: number;
   /**
    * A reduction over a block of middle (or leading) axes runs strided in place, one
    * thread per output, instead of permuting first, when the reduced length is at most
@@ -78,6 +87,9 @@ const SOFTWARE: GpuProfile = Object.freeze({
   gemmMinWorkgroups: 0,
   reduceStridedSlice: 16384,
   reduceMaxChunk: 1 << 20,
+  reduceWorkgroup: 64,
+  reduceSplitRows: 8,
+  reduceChunk: 16384,
   reduceStridedShortLen: 2048,
   softmaxLongRow: 1 << 20,
   xentSlice: 1 << 18,
@@ -92,6 +104,9 @@ const HARDWARE = {
   gemmGpuKernel: true,
   reduceStridedSlice: UNBOUNDED,
   reduceMaxChunk: 1 << 20,
+  reduceWorkgroup: 256,
+  reduceSplitRows: 64,
+  reduceChunk: 65536,
   reduceStridedShortLen: 2048,
   softmaxLongRow: UNBOUNDED,
   xentSlice: UNBOUNDED,

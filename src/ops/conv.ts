@@ -51,10 +51,9 @@ import { kernelCall } from "../cpu/call.ts";
 import { gpuRuntime, type StorageBinding } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
 import { emptyGpu, hostArray, shapeSize, Tensor } from "../tensor/tensor.ts";
-import { gemm, type GemmEpilogue, gemmGpu } from "./matmul.ts";
+import { gemm, type GemmEpilogue, gemmGpu, gemmGpuBatchSum } from "./matmul.ts";
 import { checkInputs, defineOp, describe, runOp } from "./registry.ts";
 import { binary } from "./elementwise.ts";
-import { sum } from "./reduce.ts";
 import { stridedCopyGpu } from "./shape.ts";
 import { fill } from "./vector.ts";
 
@@ -616,7 +615,8 @@ function dwGpu([x, dy]: readonly Tensor[], g: ConvGeom): Tensor {
       let part: Tensor;
       if (P >= convConfig.splitDwMinPixels && nc > 1) {
         // Split over images: one small GEMM per image (dy_n · cols_nᵀ, [Og, K] each) in
-        // one batched dispatch, then a sum over the images. The stacked form below has an
+        // one batched dispatch summed over the images (gemmGpuBatchSum: with split-K, one
+        // reduction sums both). dy is used in place. The stacked form below has an
         // inner dimension of nc·P but only ⌈Og/64⌉·⌈K/64⌉ output tiles, i.e. almost no
         // parallelism for small filters (LeNet's first layer: one tile).
         const cols = emptyGpu([nc, K, P]);
@@ -631,12 +631,24 @@ function dwGpu([x, dy]: readonly Tensor[], g: ConvGeom): Tensor {
           K * P,
           P,
         );
-        const dyn = dySlice(dy, g, n0, nc, gi, false);
-        const perImage = gemm(dyn, cols, { transB: true, alpha: g.alpha });
+        const dyn = g.G === 1 && nc === g.N
+          ? dy.reshape(g.N, g.O, P)
+          : dySlice(dy, g, n0, nc, gi, false);
+        part = gemmGpuBatchSum(dyn, cols, {
+          M: Og,
+          N: K,
+          K: P,
+          batch: nc,
+          strideA: Og * P,
+          strideB: K * P,
+          transA: false,
+          transB: true,
+          alpha: g.alpha,
+          beta: 0,
+          outShape: [nc, Og, K],
+        });
         cols.dispose();
         dyn.dispose();
-        part = sum(perImage, 0);
-        perImage.dispose();
       } else {
         // Columns K-major [K, nc·P] and dy as [Og, nc·P]: dw_g = dy·colsᵀ is one GEMM.
         const cols = emptyGpu([K, nc * P]);
@@ -662,6 +674,11 @@ function dwGpu([x, dy]: readonly Tensor[], g: ConvGeom): Tensor {
         part.dispose();
       } else acc[gi] = part;
     });
+    if (g.G === 1 && acc[0]) {
+      // One group: the sum is the gradient (no copy).
+      dw.dispose();
+      return acc[0].reshape(...wShape(g));
+    }
     for (let gi = 0; gi < g.G; gi++) {
       const a = acc[gi];
       if (a) {

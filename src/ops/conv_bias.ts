@@ -46,14 +46,15 @@ const convBiasOp = defineOp<ConvBiasAttrs>({
     const [dw, dx] = needs[0] || needs[1]
       ? conv4Op.backward!(dz, [w, x], y, a.g, [needs[0], needs[1]])
       : [null, null];
-    // Over space (contiguous rows), then over the batch (one strided pass): two dispatches.
+    // The sum over batch and space: on the GPU one gathering pass (see reduce.ts); on the
+    // CPU over space (contiguous rows), then over the batch, which beats a permute there.
     let db: Tensor | null = null;
     if (needs[2]) {
-      const perImage = sum(dz, [2, 3]);
-      const total = sum(perImage, 0);
+      const perImage = dz.device === "gpu" ? null : sum(dz, [2, 3]);
+      const total = perImage ? sum(perImage, 0) : sum(dz, [0, 2, 3]);
+      perImage?.dispose();
       db = total.reshape(...b.shape);
       if (db !== total) total.dispose();
-      perImage.dispose();
     }
     if (dz !== dy) dz.dispose();
     return [dw, dx, db];

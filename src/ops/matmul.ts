@@ -216,6 +216,40 @@ export function gemmGpu(inputs: readonly Tensor[], g: GemmAttrs, epi?: GemmEpilo
   return y;
 }
 
+/**
+ * GPU: Σ over the batch of α·op(A_b)·op(B_b) as one [M, N] tensor (a convolution's filter
+ * gradient summed over the images). With the hardware kernel the batch sum and a split-K
+ * sum are one strided reduction; otherwise the batched product, then the sum. The
+ * product must not be empty.
+ */
+export function gemmGpuBatchSum(a: Tensor, b: Tensor, g: GemmAttrs): Tensor {
+  const profile = gpuProfile();
+  const kernel = g.kernel ??
+    (profile.gemmGpuKernel ? "gemm_gpu" : preferNaive(g.M, g.N) ? "gemm_naive" : "gemm");
+  if (g.batch * g.M * g.N === 0) {
+    throw new Error(`gemmGpuBatchSum: an empty product (batch ${g.batch}, ${g.M}×${g.N})`);
+  }
+  if (kernel === "gemm_gpu") {
+    const dummy = gpuRuntime().dummy;
+    return gemmGpuTiled(a, b, null, g, false, profile.gemmMinWorkgroups, undefined, dummy, true);
+  }
+  const perImage = gemmGpu([a, b], { ...g, kernel });
+  try {
+    return reduceRowsGpu(perImage, null, {
+      kind: "sum",
+      map: "id",
+      sqrt: false,
+      scale: 1,
+      rows: g.M * g.N,
+      len: g.batch,
+      inner: g.M * g.N,
+      outShape: [g.M, g.N],
+    });
+  } finally {
+    perImage.dispose();
+  }
+}
+
 /** Largest split-K factor of {@link gemmGpuTiled}. */
 const MAX_SPLITS = 16;
 
@@ -224,16 +258,19 @@ const MAX_SPLITS = 16;
  * launch over `minWorkgroups` · 4 workgroups, 128×128 tiles (8×8); when the tiles do not
  * reach `minWorkgroups` and K is long, split-K over up to {@link MAX_SPLITS} workgroups
  * per tile into a scratch summed by one strided reduction. `y` holds C₀ when `useBeta`.
+ * With `sumBatch` (y null) the result is the [M, N] sum over the batch entries, the
+ * batch folded into that reduction.
  */
 function gemmGpuTiled(
   a: Tensor,
   b: Tensor,
-  y: Tensor,
+  y: Tensor | null,
   g: GemmAttrs,
   useBeta: boolean,
   minWorkgroups: number,
   epi: GemmEpilogue | undefined,
   biasBuf: StorageBinding,
+  sumBatch = false,
 ): Tensor {
   const rt = gpuRuntime();
   const tiles = (t: number) => Math.ceil(g.M / t) * Math.ceil(g.N / t) * g.batch;
@@ -245,7 +282,7 @@ function gemmGpuTiled(
     Math.min(MAX_SPLITS, Math.ceil(minWorkgroups / tiles(T)), Math.floor(g.K / 64)),
   );
   const mn = g.M * g.N;
-  const parts = splits > 1 ? emptyGpu([splits, g.batch * mn]) : null;
+  const parts = splits > 1 || sumBatch ? emptyGpu([splits, g.batch * mn]) : null;
   rt.dispatch({
     kernel: "gemm_gpu",
     constants: {
@@ -264,28 +301,30 @@ function gemmGpuTiled(
     buffers: [
       a.size > 0 ? a.binding("gemm") : rt.dummy,
       b.size > 0 ? b.binding("gemm") : rt.dummy,
-      parts ? parts.binding("gemm") : y.binding("gemm"),
+      parts ? parts.binding("gemm") : y!.binding("gemm"),
       biasBuf,
     ],
     workgroups: [Math.ceil(g.N / T), Math.ceil(g.M / T), g.batch * splits],
   });
   if (parts) {
-    // y = Σ over the splits: [splits, batch·M·N] summed along the first axis, strided.
+    // y = Σ over the splits: [splits, batch·M·N] summed along the first axis, strided;
+    // with sumBatch also over the batch: [splits·batch, M·N] along the first axis.
+    const outer = sumBatch ? splits * g.batch : splits;
     const r = reduceRowsGpu(parts, null, {
       kind: "sum",
       map: "id",
       sqrt: false,
       scale: 1,
-      rows: g.batch * mn,
-      len: splits,
-      inner: g.batch * mn,
-      outShape: g.outShape,
+      rows: (g.batch * splits * mn) / outer,
+      len: outer,
+      inner: (g.batch * splits * mn) / outer,
+      outShape: sumBatch ? [g.M, g.N] : g.outShape,
     });
     parts.dispose();
-    y.dispose();
+    y?.dispose();
     return r;
   }
-  return y;
+  return y!;
 }
 
 /**

@@ -42,6 +42,12 @@ export interface RowReduce {
    * input is [outer, len, inner] and row r = o·inner + i reads x[o, :, i].
    */
   inner?: number;
+  /**
+   * With tail = t > 0 the reduced axes surround the rows: the input is [len / t, rows, t]
+   * and row r reduces x[:, r, :] (element j at (j / t)·rows·t + r·t + j % t), e.g. a
+   * convolution's bias gradient, the sum of [N, C, H·W] over N and H·W. GPU only.
+   */
+  tail?: number;
   /** Output shape (rows elements). */
   outShape: number[];
 }
@@ -65,19 +71,24 @@ export function reduceRowsCpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
   const ys = x2?.host("reduce") ?? xs;
   const out = hostArray(x.dtype, r.rows);
   const m = mapFn(r.map);
+  const inner = r.inner ?? 1;
+  const tail = r.tail ?? 0;
+  // Offset of element j of a row from the row's base.
+  const at = tail > 0
+    ? (j: number) => Math.floor(j / tail) * r.rows * tail + (j % tail)
+    : (j: number) => j * inner;
   for (let row = 0; row < r.rows; row++) {
-    const inner = r.inner ?? 1;
-    const base = Math.floor(row / inner) * r.len * inner + (row % inner);
+    const base = tail > 0 ? row * tail : Math.floor(row / inner) * r.len * inner + (row % inner);
     let acc: number;
     switch (r.kind) {
       case "sum": {
         acc = 0;
-        for (let j = 0; j < r.len; j++) acc += m(xs[base + j * inner], ys[base + j * inner]);
+        for (let j = 0; j < r.len; j++) acc += m(xs[base + at(j)], ys[base + at(j)]);
         break;
       }
       case "prod": {
         acc = 1;
-        for (let j = 0; j < r.len; j++) acc *= m(xs[base + j * inner], ys[base + j * inner]);
+        for (let j = 0; j < r.len; j++) acc *= m(xs[base + at(j)], ys[base + at(j)]);
         break;
       }
       case "max":
@@ -85,7 +96,7 @@ export function reduceRowsCpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
         const sgn = r.kind === "max" ? 1 : -1;
         acc = -Infinity * sgn;
         for (let j = 0; j < r.len; j++) {
-          const v = m(xs[base + j * inner], ys[base + j * inner]);
+          const v = m(xs[base + at(j)], ys[base + at(j)]);
           if (sgn * v > sgn * acc || v !== v) acc = v; // NaN wins, as Julia's maximum
         }
         break;
@@ -95,7 +106,7 @@ export function reduceRowsCpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
         let best = -Infinity * sgn;
         acc = 0;
         for (let j = 0; j < r.len; j++) {
-          const v = m(xs[base + j * inner], ys[base + j * inner]);
+          const v = m(xs[base + at(j)], ys[base + at(j)]);
           // The first NaN wins, as Julia's findmax/findmin.
           if (sgn * v > sgn * best || (v !== v && best === best)) {
             best = v;
@@ -121,13 +132,12 @@ const STRIDED_MIN_ROWS = 256;
  * - len <= SHORT_ROW and rows >= SHORT_MIN_ROWS: one invocation per row (`main_strided`,
  *   inner = 1); [100000,10] went from ~0.01 to ~1.1 GB/s (naive ~0.9). Rows that short
  *   stay within a few cache lines, so this is fine on a GPU too.
- * - otherwise a 64-thread workgroup per row chunk, 8-lane contiguous segments, one
- *   barrier: all-sum 2^20 ~0.7 -> ~1.1, rows [1024,1024] ~0.45 -> ~0.8; [64,65536] and
- *   2^22 measured ~1.1-1.7 against ~1.8-2.5 for the old 256-thread tree (still open).
- * - rows < SPLIT_ROWS with len > 2·CHUNK: chunks of CHUNK plus a second pass.
+ * - otherwise a workgroup per row chunk (the profile's `reduceWorkgroup` threads: 64 on
+ *   software adapters, 256 with a tree combine on hardware GPUs), 8-lane contiguous
+ *   segments: all-sum 2^20 ~0.7 -> ~1.1, rows [1024,1024] ~0.45 -> ~0.8 on llvmpipe.
+ * - fewer rows than the profile's `reduceSplitRows` with len > 2 · `reduceChunk`: chunks of
+ *   `reduceChunk` plus a second pass, so that a few long rows still fill the device.
  */
-const SPLIT_ROWS = 64;
-const CHUNK = 16384;
 const SHORT_ROW = 64;
 const SHORT_MIN_ROWS = 256;
 /**
@@ -148,11 +158,17 @@ export function reduceRowsGpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
   const isArg = r.kind === "argmax" || r.kind === "argmin";
   const out = emptyGpu(r.outShape);
   if (r.rows === 0) return out;
+  const tail = r.tail ?? 0;
   if ((r.inner ?? 1) > 1) return reduceStridedGpu(x, x2, r, out);
-  if (r.len <= SHORT_ROW && r.rows >= SHORT_MIN_ROWS) return reduceStridedGpu(x, x2, r, out);
+  if (!tail && r.len <= SHORT_ROW && r.rows >= SHORT_MIN_ROWS) {
+    return reduceStridedGpu(x, x2, r, out);
+  }
+  const profile = gpuProfile();
+  const { reduceChunk } = profile;
+  const split = r.rows < profile.reduceSplitRows && r.len > 2 * reduceChunk;
   const chunks = Math.max(
-    r.rows < SPLIT_ROWS && r.len > 2 * CHUNK ? Math.min(256, Math.ceil(r.len / CHUNK)) : 1,
-    Math.ceil(r.len / gpuProfile().reduceMaxChunk),
+    split ? Math.min(256, Math.ceil(r.len / reduceChunk)) : 1,
+    Math.ceil(r.len / profile.reduceMaxChunk),
   );
   const chunkLen = Math.ceil(r.len / chunks);
   const OP = REDUCE_KINDS[r.kind];
@@ -171,8 +187,17 @@ export function reduceRowsGpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
   ) => {
     rt.dispatch({
       kernel: "reduce",
-      constants: { OP, MAP: second ? 0 : REDUCE_MAPS[r.map], FINAL, SECOND: second },
+      constants: {
+        OP,
+        MAP: second ? 0 : REDUCE_MAPS[r.map],
+        FINAL,
+        SECOND: second,
+        GATHER: !second && tail > 0,
+        WG: profile.reduceWorkgroup,
+        TREE: profile.reduceWorkgroup > 64,
+      },
       uniforms: new UniformWriter().u32(r.rows).u32(len).u32(nChunks).u32(cLen).f32(r.scale)
+        .u32(1).u32(0).u32(0).u32(tail).u32(r.rows * tail).u32(0).u32(0)
         .build(),
       buffers: [input, second ? input : x2Buf, inputIdx, values, indices],
       workgroups: grid2d(r.rows * nChunks),
@@ -225,7 +250,7 @@ function reduceStridedGpu(x: Tensor, x2: Tensor | null, r: RowReduce, out: Tenso
       constants: { OP: REDUCE_KINDS[r.kind], MAP: REDUCE_MAPS[r.map], FINAL: r.sqrt ? 1 : 0 },
       uniforms: new UniformWriter()
         .u32(r.rows).u32(r.len).u32(1).u32(r.len).f32(r.scale).u32(r.inner ?? 1)
-        .u32(j0).u32(Math.min(r.len, j0 + slice))
+        .u32(j0).u32(Math.min(r.len, j0 + slice)).u32(0).u32(0).u32(0).u32(0)
         .build(),
       buffers: [
         xBuf,
@@ -258,11 +283,13 @@ function reduceRowsBackward(
   if (r.kind === "argmax" || r.kind === "argmin") return inputs.map(() => null);
   const [x, x2] = inputs;
   const inner = r.inner ?? 1;
-  const outer = r.rows / inner;
-  const full = [outer, r.len, inner];
+  const tail = r.tail ?? 0;
+  // x as `full`, and the shape dy and y broadcast from against it.
+  const full = tail > 0 ? [r.len / tail, r.rows, tail] : [r.rows / inner, r.len, inner];
+  const kept = tail > 0 ? [1, r.rows, 1] : [r.rows / inner, 1, inner];
   const xv = x.reshape(full);
-  let dyb = dy.reshape(outer, 1, inner);
-  const yb = y.reshape(outer, 1, inner);
+  let dyb = dy.reshape(kept);
+  const yb = y.reshape(kept);
   const back = (g: Tensor, like: Tensor) => {
     const b = g.shape.every((d, i) => d === full[i]) ? g : broadcastTo(g, full);
     return b.reshape(like.shape);
@@ -273,9 +300,10 @@ function reduceRowsBackward(
       // z = [x = 0] and p = the product of the nonzero x: p/x in rows without a zero, p at
       // the zero of rows with exactly one, 0 elsewhere.
       const z = binary("eq", xv, 0);
-      const zeros = sum(z, 1, { keepdims: true });
+      const over = tail > 0 ? [0, 2] : 1;
+      const zeros = sum(z, over, { keepdims: true });
       const x1 = binary("add", xv, z);
-      const p = prod(x1, 1, { keepdims: true });
+      const p = prod(x1, over, { keepdims: true });
       const none = binary("mul", binary("div", p, x1), binary("eq", zeros, 0));
       const one = binary("mul", binary("mul", z, p), binary("eq", zeros, 1));
       return [back(binary("mul", dyb, binary("add", none, one)), x)];
@@ -325,6 +353,7 @@ function reduceRowsWasm(x: Tensor, x2: Tensor | null, r: RowReduce): Tensor {
     const px2 = x2 && x2.size > 0 ? k.in(x2) : px;
     const kind = REDUCE_KINDS[r.kind];
     const p = [kind, REDUCE_MAPS[r.map], r.rows, r.len, r.inner ?? 1, chunks, chunkLen];
+    if (r.tail) throw new Error("reduce: the tail layout is GPU-only (reduceAxes permutes here)");
     const strided = (r.inner ?? 1) > 1 && chunks === 1;
     k.run(strided ? "reduce_cols" : "reduce_part", [k.ints(p), px, px2, vals, idx], x.size);
     k.run("reduce_final", [kind, r.rows, chunks, r.sqrt ? 1 : 0, r.scale, vals, idx, po], units);
@@ -409,6 +438,13 @@ function reduceAxes(
   const shortLen = x.device === "gpu" ? gpuProfile().reduceStridedShortLen : 0;
   if (block && inner > 1 && (rows >= STRIDED_MIN_ROWS || len <= shortLen)) {
     return runOp(reduceRowsOp, [x], { ...attrs, inner });
+  }
+  // Leading and trailing axes around a kept block (a bias gradient over batch and space):
+  // one gathering pass instead of a permute and a row reduction.
+  const around = kept.length > 0 && kept[kept.length - 1] - kept[0] === kept.length - 1 &&
+    kept[0] > 0 && kept[kept.length - 1] < x.rank - 1;
+  if (around && x.device === "gpu" && len > SHORT_ROW) {
+    return runOp(reduceRowsOp, [x], { ...attrs, tail: shapeSize(x.shape.slice(kept.at(-1)! + 1)) });
   }
   const perm = [...kept, ...ax];
   const moved = perm.every((p, i) => p === i) ? x : permute(x, perm);
