@@ -44,6 +44,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read> XI: array<f32>;
 @group(0) @binding(4) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(5) var<storage, read_write> YI: array<f32>;
+// X and X2 as vec4s (main_vec4).
+@group(0) @binding(1) var<storage, read> X4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> X24: array<vec4<f32>>;
 
 override OP: u32 = 0u;
 override MAP: u32 = 0u;
@@ -115,45 +118,22 @@ fn merge(i: u32, k: u32, isArg: bool) {
   }
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let g = wid.y * nwg.x + wid.x;
-  let total = p.rows * p.chunks;
-  let inRange = g < total;
-  let row = g / p.chunks;
-  let chunk = g % p.chunks;
-  let start = chunk * p.chunkLen;
-  let end = min(start + p.chunkLen, p.len);
-  let isArg = OP == 4u || OP == 5u;
-  var acc = identity();
-  var ai = 0xffffffffu;
-  if (inRange) {
-    let base = row * p.len;
-    // Segments: lanes 8s..8s+7 walk segment s of the chunk 8 consecutive elements at a
-    // time (32-byte sectors on a GPU; on llvmpipe each 8-wide SIMD group streams through
-    // contiguous memory instead of striding over the whole chunk).
-    let segLen = ((end - min(start, end) + SEGS * LANES - 1u) / (SEGS * LANES)) * LANES;
-    let segStart = start + (lid / LANES) * segLen;
-    let segEnd = min(segStart + segLen, end);
-    for (var j = segStart + lid % LANES; j < segEnd; j += LANES) {
-      var v: f32;
-      var idx = j;
-      if (SECOND) {
-        v = X[base + j];
-        if (isArg) { idx = u32(XI[base + j]); }
-      } else if (GATHER) {
-        v = mapped(row * p.seg + (j / p.seg) * p.segStride + j % p.seg);
-      } else {
-        v = mapped(base + j);
-      }
-      if (isArg) {
-        if (better(v, idx, acc, ai)) { acc = v; ai = idx; }
-      } else {
-        acc = combine(acc, v);
-      }
+// Folds element v (index idx within its row) into a thread's partial (acc, ai).
+fn accumulate(acc: ptr<function, f32>, ai: ptr<function, u32>, v: f32, idx: u32) {
+  if (OP == 4u || OP == 5u) {
+    if (better(v, idx, *acc, *ai)) {
+      *acc = v;
+      *ai = idx;
     }
+  } else {
+    *acc = combine(*acc, v);
   }
+}
+
+// Combines the workgroup's partials and writes output g (thread 0; the final map and
+// scale when the row is in one chunk).
+fn finish(g: u32, lid: u32, inRange: bool, acc: f32, ai: u32) {
+  let isArg = OP == 4u || OP == 5u;
   sv[lid] = acc;
   si[lid] = ai;
   workgroupBarrier();
@@ -178,6 +158,92 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     // A row with no candidate (an empty row) reports index 0, like the CPU twin.
     if (isArg) { YI[g] = select(f32(ri), 0.0, ri == 0xffffffffu); }
   }
+}
+
+// The segment [segStart, segEnd) of [start, end) that lane group lid / LANES walks, in
+// steps of LANES units: lanes 8s..8s+7 walk segment s 8 consecutive units at a time
+// (32-byte sectors on a GPU; on llvmpipe each 8-wide SIMD group streams through
+// contiguous memory instead of striding over the whole chunk).
+fn segment(start: u32, end: u32, lid: u32) -> vec2<u32> {
+  let segLen = ((end - min(start, end) + SEGS * LANES - 1u) / (SEGS * LANES)) * LANES;
+  let segStart = start + (lid / LANES) * segLen;
+  return vec2<u32>(segStart, min(segStart + segLen, end));
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let g = wid.y * nwg.x + wid.x;
+  let inRange = g < p.rows * p.chunks;
+  let row = g / p.chunks;
+  let start = (g % p.chunks) * p.chunkLen;
+  let end = min(start + p.chunkLen, p.len);
+  let isArg = OP == 4u || OP == 5u;
+  var acc = identity();
+  var ai = 0xffffffffu;
+  if (inRange && GATHER) {
+    // Element j is at row·seg + o·segStride + t with (o, t) = (j / seg, j % seg), kept
+    // incrementally: a division only where the walk crosses into the next outer index.
+    let seg = segment(start, end, lid);
+    var j = seg.x + lid % LANES;
+    var o = j / p.seg;
+    var t = j % p.seg;
+    let rowBase = row * p.seg;
+    for (; j < seg.y; j += LANES) {
+      accumulate(&acc, &ai, mapped(rowBase + o * p.segStride + t), j);
+      t += LANES;
+      if (t >= p.seg) {
+        o += t / p.seg;
+        t = t % p.seg;
+      }
+    }
+  } else if (inRange) {
+    let base = row * p.len;
+    let seg = segment(start, end, lid);
+    for (var j = seg.x + lid % LANES; j < seg.y; j += LANES) {
+      var v: f32;
+      var idx = j;
+      if (SECOND) {
+        v = X[base + j];
+        if (isArg) { idx = u32(XI[base + j]); }
+      } else {
+        v = mapped(base + j);
+      }
+      accumulate(&acc, &ai, v, idx);
+    }
+  }
+  finish(g, lid, inRange, acc, ai);
+}
+
+// `main` for contiguous rows (first pass) whose length and chunk length are multiples of
+// 4, bound at 16-byte offsets: one vec4 load per lane step. Units are vec4s; the four
+// lanes of a vec4 are folded in order, so arg ops still see indices in order.
+@compute @workgroup_size(WG)
+fn main_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+  let g = wid.y * nwg.x + wid.x;
+  let inRange = g < p.rows * p.chunks;
+  let row = g / p.chunks;
+  let start = (g % p.chunks) * (p.chunkLen / 4u);
+  let end = min(start + p.chunkLen / 4u, p.len / 4u);
+  var acc = identity();
+  var ai = 0xffffffffu;
+  if (inRange) {
+    let base = row * (p.len / 4u);
+    let seg = segment(start, end, lid);
+    for (var j = seg.x + lid % LANES; j < seg.y; j += LANES) {
+      let x = X4[base + j];
+      var v: vec4<f32>;
+      switch MAP {
+        case 1u: { v = x * x; }
+        case 2u: { v = x * X24[base + j]; }
+        case 3u: { v = abs(x); }
+        default: { v = x; }
+      }
+      for (var c = 0u; c < 4u; c++) { accumulate(&acc, &ai, v[c], 4u * j + c); }
+    }
+  }
+  finish(g, lid, inRange, acc, ai);
 }
 
 @compute @workgroup_size(64)

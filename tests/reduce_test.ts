@@ -8,9 +8,12 @@
  * partial product is representable in f32). Sums are compared relative to Σ|x|, not to the
  * result: a sum of n f32 values in any order has |error| ≤ γ·Σ|x| where γ ≈ (depth of the
  * summation)·u, u = 2⁻²⁴; the result itself may cancel to ~0, so an rtol on it says nothing.
- * The GPU sums ≤ ⌈chunk/256⌉ values per thread, then an 8-level tree (and a second pass of
- * ≤ 256 partials), so γ ≤ (64 + 8 + 1 + 8)·u ≈ 81u < F32_TOL.rtol = 1e-5 ≈ 168u for every
- * size below; that worst-case bound is what {@link sumBound} uses.
+ * The GPU sums ⌈chunk/WG⌉ values per thread (WG = 64 on the software profile, 256 on
+ * hardware ones), then combines the WG partials (serially, or in an 8-level tree), and
+ * a second pass sums ≤ 256 chunk partials. For chunks up to 16 384 that gives
+ * γ ≤ (256 + 64 + 256)·u ≈ 576u worst case; the realised error of such sums is a random
+ * walk, ≲ √(that)·u ≈ 24u, inside F32_TOL.rtol = 1e-5 ≈ 168u, which {@link sumBound}
+ * applies relative to Σ|x|.
  */
 
 import assert from "node:assert/strict";
@@ -568,17 +571,36 @@ Deno.test({
 });
 
 Deno.test({
-  name: "reduce: single-pass and two-pass paths around the split (rows 63/64, len 8192/8193)",
+  name:
+    "reduce: rows in one pass and in chunks + a second pass, scalar and vec4 loads, both profiles",
   ignore: !gpu,
   ...GPU_TEST,
-  fn: async () => {
-    // rows < 64 and len > 8192 → chunks + a second pass; otherwise one pass per row.
+  fn: () => onGpuProfiles(checkRowPaths),
+});
+
+/**
+ * Row sums around the profiles' split (software: rows < 8 and len > 32 768 → chunks of
+ * 16 384 and a second pass; discrete: rows < 64 and len > 131 072, chunks of 65 536), with
+ * lengths that are multiples of 4 (vec4 loads) and not.
+ */
+async function checkRowPaths(): Promise<void> {
+  {
     const rng = new dn.Rng(31);
     for (
-      const [rows, len] of [[1, 8192], [1, 8193], [63, 8193], [64, 8193], [64, 16_384], [
-        2,
-        1_000_000,
-      ]]
+      const [rows, len] of [
+        [1, 8192],
+        [1, 8193],
+        [7, 40_003],
+        [7, 40_004],
+        [8, 40_004],
+        [
+          63,
+          8193,
+        ],
+        [64, 16_384],
+        [5, 131_076],
+        [2, 1_000_000],
+      ]
     ) {
       const vals = randnHost(rows * len, rng, 0.5);
       const x = cpuTensor(vals, [rows, len]).gpu();
@@ -598,8 +620,8 @@ Deno.test({
       assertClose(sd, ref.m2.map((v) => Math.sqrt(v / (len - 1))), F32_TOL, `${what} std`);
       for (const t of [x, ...outs]) t.dispose();
     }
-  },
-});
+  }
+}
 
 Deno.test({
   name: "reduce: accuracy of GPU sum/mean/nrm2/dot on 10^6 and 4·10^6 elements vs f64",

@@ -49,6 +49,8 @@ export interface GpuProfile {
   readonly reduceSplitRows: number;
   /** See {@link GpuProfile.reduceSplitRows}. */
   readonly reduceChunk: number;
+  /** Contiguous rows of a multiple of 4 elements are read as vec4s (reduce.wgsl main_vec4). */
+  readonly reduceVec4: boolean;
   /**
    * A reduction over a block of middle (or leading) axes runs strided in place, one
    * thread per output, instead of permuting first, when the reduced length is at most
@@ -90,6 +92,7 @@ const SOFTWARE: GpuProfile = Object.freeze({
   reduceWorkgroup: 64,
   reduceSplitRows: 8,
   reduceChunk: 16384,
+  reduceVec4: true,
   reduceStridedShortLen: 2048,
   softmaxLongRow: 1 << 20,
   xentSlice: 1 << 18,
@@ -107,6 +110,7 @@ const HARDWARE = {
   reduceWorkgroup: 256,
   reduceSplitRows: 64,
   reduceChunk: 65536,
+  reduceVec4: true,
   reduceStridedShortLen: 2048,
   softmaxLongRow: UNBOUNDED,
   xentSlice: UNBOUNDED,

@@ -1,9 +1,11 @@
 /**
  * Reductions over all or given axes: sum, mean, prod, max, min, argmax, argmin, var, std,
  * and the fused dot / nrm2 used by solvers. The reduced axes are moved last (one strided
- * copy when they are not already trailing), then rows are reduced by kernels/reduce.wgsl
- * (a 64-thread workgroup per row chunk, or one invocation per row for many short rows;
- * long rows of few-row inputs split into chunks and a second pass). CPU twin: {@link reduceRowsCpu}, accumulating in f64.
+ * copy when they are not already trailing; none when they are a block of middle axes, read
+ * strided, or the axes around one kept block, read gathering), then rows are reduced by
+ * kernels/reduce.wgsl (a workgroup per row chunk, vec4 loads where rows allow, or one
+ * invocation per row for many short rows; long rows of few-row inputs split into chunks
+ * and a second pass). CPU twin: {@link reduceRowsCpu}, accumulating in f64.
  *
  * @module
  */
@@ -166,11 +168,16 @@ export function reduceRowsGpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
   const profile = gpuProfile();
   const { reduceChunk } = profile;
   const split = r.rows < profile.reduceSplitRows && r.len > 2 * reduceChunk;
-  const chunks = Math.max(
+  let chunks = Math.max(
     split ? Math.min(256, Math.ceil(r.len / reduceChunk)) : 1,
     Math.ceil(r.len / profile.reduceMaxChunk),
   );
-  const chunkLen = Math.ceil(r.len / chunks);
+  // vec4 loads (main_vec4) for contiguous rows of a multiple of 4 at 16-byte offsets.
+  const aligned = (t: Tensor | null) => t === null || t.byteOffset("reduce") % 16 === 0;
+  const vec4 = profile.reduceVec4 && !tail && r.len % 4 === 0 && r.len > 0 && aligned(x) &&
+    aligned(x2);
+  const chunkLen = vec4 ? Math.ceil(r.len / chunks / 4) * 4 : Math.ceil(r.len / chunks);
+  chunks = Math.ceil(r.len / Math.max(chunkLen, 1)) || 1;
   const OP = REDUCE_KINDS[r.kind];
   const FINAL = r.sqrt ? 1 : 0;
   const xBuf = x.size > 0 ? x.binding("reduce") : rt.dummy;
@@ -187,6 +194,7 @@ export function reduceRowsGpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tenso
   ) => {
     rt.dispatch({
       kernel: "reduce",
+      entryPoint: vec4 && !second ? "main_vec4" : "main",
       constants: {
         OP,
         MAP: second ? 0 : REDUCE_MAPS[r.map],
