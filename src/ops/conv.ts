@@ -24,10 +24,13 @@
  * GEMM with the filter as a shared [O, C·kH·kW] matrix gives [Nc, O, Ho·Wo], which is y's
  * layout (with one group and one chunk that output is y itself; src/ops/conv_bias.ts has
  * the GEMM add the bias and apply relu as it writes). dx: dcols = wᵀ·dy (one batched GEMM), then col2im, a gather kernel (each x
- * element sums the column entries that came from it: deterministic, no atomics). dw: the
- * columns are written K-major, [C·kH·kW, Nc·Ho·Wo], and dy is permuted to [O, Nc·Ho·Wo], so
- * dw = dy·colsᵀ is ONE GEMM over all stacked batch entries (its inner dimension is
- * Nc·Ho·Wo, long enough for the 128×128 tiles). The batch is processed in chunks of Nc so
+ * element sums the column entries that came from it: deterministic, no atomics). dw: for
+ * outputs of at least {@link convConfig}.splitDwMinPixels pixels, one small GEMM per image
+ * dy_n·cols_nᵀ summed over the images (gemmGpuBatchSum), reusing the forward pass's columns
+ * when a tape recorded w's gradient ({@link ConvGeom.saved}: no second im2col); below
+ * that the columns are written K-major, [C·kH·kW, Nc·Ho·Wo], and dy is permuted to
+ * [O, Nc·Ho·Wo], so dw = dy·colsᵀ is ONE GEMM over all stacked batch entries (its inner
+ * dimension Nc·Ho·Wo is long enough for the big tiles). The batch is processed in chunks of Nc so
  * that the columns buffer stays under {@link convConfig}.colsBytes (256 MB). group > 1 loops
  * over groups: the kernels take a channel offset, the GEMM gets that group's filter rows.
  *
@@ -46,10 +49,12 @@
  * @module
  */
 
+import { activeTape, type Tape } from "../autograd/tape.ts";
 import { gpuProfile } from "../gpu/profile.ts";
 import { kernelCall } from "../cpu/call.ts";
 import { gpuRuntime, type StorageBinding } from "../gpu/runtime.ts";
 import { grid2d, UniformWriter } from "../gpu/uniforms.ts";
+import { keep } from "../tensor/scope.ts";
 import { emptyGpu, hostArray, shapeSize, Tensor } from "../tensor/tensor.ts";
 import { gemm, type GemmEpilogue, gemmGpu, gemmGpuBatchSum } from "./matmul.ts";
 import { checkInputs, defineOp, describe, runOp } from "./registry.ts";
@@ -113,6 +118,14 @@ export interface ConvGeom {
   flip: boolean;
   alpha: number;
   algo: "im2col" | "naive";
+  /**
+   * Set by the GPU forward pass while a tape records a gradient for w: the im2col columns
+   * of x ([N, K, Ho·Wo]), which the filter gradient of the same x reuses instead of
+   * running im2col again. The tape frees them when it closes.
+   */
+  saved?: { x: Tensor; cols: Tensor };
+  /** The tape recording w's gradient, set by conv4/conv4Bias: the forward keeps `saved`. */
+  keepFor?: Tape;
 }
 
 function pair(op: string, name: string, v: Pair | undefined, def: number, min: number) {
@@ -450,6 +463,29 @@ function im2colDispatch(
   });
 }
 
+let keptColumns = 0;
+
+/** @internal How many im2col column buffers forward passes hold for their tapes now. */
+export function keptColumnsCount(): number {
+  return keptColumns;
+}
+
+/**
+ * Whether `g` holds the forward pass's columns of x: the same data (the tape hands the
+ * backward pass an alias of x, not x itself).
+ */
+function savedColsOf(g: ConvGeom, x: Tensor): boolean {
+  const s = g.saved;
+  return s !== undefined && !s.cols.disposed && !s.x.disposed &&
+    s.x.buffer("conv4_w") === x.buffer("conv4_w") &&
+    s.x.byteOffset("conv4_w") === x.byteOffset("conv4_w") && s.x.size === x.size;
+}
+
+/** Whether the filter gradient of a chunk of nc images takes the per-image path. */
+function splitDw(g: ConvGeom, nc: number): boolean {
+  return g.Ho * g.Wo >= convConfig.splitDwMinPixels && nc > 1;
+}
+
 /** Batch entries per chunk so that one columns buffer stays within the budget. */
 function chunkOf(g: ConvGeom): number {
   const K = (g.C / g.G) * g.kH * g.kW;
@@ -521,6 +557,10 @@ export function fwdGpu([w, x]: readonly Tensor[], g: ConvGeom, epi?: GemmEpilogu
   const whole = g.G === 1 && chunkOf(g) >= g.N;
   let y = whole ? null : emptyGpu(yShape(g));
   const rows = Array.from({ length: g.G }, (_, gi) => filterRows(w, g, gi));
+  // The columns are kept for the filter gradient when it takes the per-image path in one
+  // chunk (the same [N, K, P] layout) and a tape records w's gradient.
+  const tape = g.keepFor;
+  const keepCols = tape !== undefined && !g.saved && whole && splitDw(g, g.N);
   try {
     forChunks(g, (n0, nc, gi) => {
       const cols = emptyGpu([nc, K, P]);
@@ -540,7 +580,17 @@ export function fwdGpu([w, x]: readonly Tensor[], g: ConvGeom, epi?: GemmEpilogu
           outShape: [nc, Og, P],
         }, epi)
         : gemm(rows[gi], cols, { alpha: g.alpha });
-      cols.dispose();
+      if (keepCols) {
+        g.saved = { x, cols: keep(cols) };
+        keptColumns++;
+        tape!.onClose(() => {
+          cols.dispose();
+          g.saved = undefined;
+          keptColumns--;
+        });
+      } else {
+        cols.dispose();
+      }
       if (y === null) {
         y = yg.reshape(...yShape(g));
       } else if (g.G === 1) {
@@ -613,24 +663,28 @@ function dwGpu([x, dy]: readonly Tensor[], g: ConvGeom): Tensor {
     forChunks(g, (n0, nc, gi) => {
       const prev = acc[gi];
       let part: Tensor;
-      if (P >= convConfig.splitDwMinPixels && nc > 1) {
+      if (splitDw(g, nc)) {
         // Split over images: one small GEMM per image (dy_n · cols_nᵀ, [Og, K] each) in
         // one batched dispatch summed over the images (gemmGpuBatchSum: with split-K, one
-        // reduction sums both). dy is used in place. The stacked form below has an
-        // inner dimension of nc·P but only ⌈Og/64⌉·⌈K/64⌉ output tiles, i.e. almost no
-        // parallelism for small filters (LeNet's first layer: one tile).
-        const cols = emptyGpu([nc, K, P]);
-        im2colDispatch(
-          "main",
-          x.binding("conv4_w"),
-          cols.binding("conv4_w"),
-          g,
-          n0,
-          nc,
-          gi,
-          K * P,
-          P,
-        );
+        // reduction sums both). dy is used in place, and the forward pass's columns when
+        // it kept them. The stacked form below has an inner dimension of nc·P but only
+        // ⌈Og/64⌉·⌈K/64⌉ output tiles, i.e. almost no parallelism for small filters
+        // (LeNet's first layer: one tile).
+        const reuse = nc === g.N && savedColsOf(g, x);
+        const cols = reuse ? g.saved!.cols : emptyGpu([nc, K, P]);
+        if (!reuse) {
+          im2colDispatch(
+            "main",
+            x.binding("conv4_w"),
+            cols.binding("conv4_w"),
+            g,
+            n0,
+            nc,
+            gi,
+            K * P,
+            P,
+          );
+        }
         const dyn = g.G === 1 && nc === g.N
           ? dy.reshape(g.N, g.O, P)
           : dySlice(dy, g, n0, nc, gi, false);
@@ -647,7 +701,7 @@ function dwGpu([x, dy]: readonly Tensor[], g: ConvGeom): Tensor {
           beta: 0,
           outShape: [nc, Og, K],
         });
-        cols.dispose();
+        if (!reuse) cols.dispose();
         dyn.dispose();
       } else {
         // Columns K-major [K, nc·P] and dy as [Og, nc·P]: dw_g = dy·colsᵀ is one GEMM.
@@ -746,7 +800,17 @@ function checkFilter(op: string, w: Tensor): void {
  * (cross-correlation). For a 1-D convolution use H = kH = 1. Differentiable in w and x.
  */
 export function conv4(w: Tensor, x: Tensor, opts: ConvOptions = {}): Tensor {
-  return runOp(conv4Op, [w, x], convGeom("conv4", w, x, opts));
+  return runOp(conv4Op, [w, x], keepColsFor(convGeom("conv4", w, x, opts), w));
+}
+
+/**
+ * Marks `g` to keep its im2col columns for the filter gradient when a tape is recording
+ * a gradient for w (see {@link ConvGeom.saved}). Returns `g`.
+ */
+export function keepColsFor(g: ConvGeom, w: Tensor): ConvGeom {
+  const tape = activeTape();
+  if (tape !== null && tape.tracks(w)) g.keepFor = tape;
+  return g;
 }
 
 /**

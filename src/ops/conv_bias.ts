@@ -14,7 +14,7 @@
  */
 
 import type { Tensor } from "../tensor/tensor.ts";
-import { conv4Op, type ConvGeom, convGeom, type ConvOptions, fwdGpu } from "./conv.ts";
+import { conv4Op, type ConvGeom, convGeom, type ConvOptions, fwdGpu, keepColsFor } from "./conv.ts";
 import { sum } from "./reduce.ts";
 import { defineOp, describe, runOp } from "./registry.ts";
 import { addBiasAct, type LinearActivation, preActivationGrad } from "./linear.ts";
@@ -74,7 +74,7 @@ export function conv4Bias(
   opts: ConvOptions = {},
   activation: LinearActivation = "identity",
 ): Tensor {
-  const g = convGeom("conv4Bias", w, x, opts);
+  const g = keepColsFor(convGeom("conv4Bias", w, x, opts), w);
   if (b.size !== g.O || !(b.rank === 1 || (b.rank === 4 && b.shape[1] === g.O))) {
     throw new Error(
       `conv4Bias: the bias must be [1, ${g.O}, 1, 1] or [${g.O}] (one per output channel of ` +
