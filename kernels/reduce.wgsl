@@ -30,7 +30,9 @@
 // the slice that ends at p.len. The order of operations is the unsliced one.
 // dispatch: ceil(rows / 64) workgroups as a 2-D grid, rows = outer*inner.
 // Trip counts per invocation (loop iterations, the thing llvmpipe caps): `main`
-// ceil(chunkLen / 64) + 64; `main_strided` jEnd - jBegin.
+// ceil(chunkLen / WG) + WG (serial combine) or + log2(WG) (tree); `main_vec4` the same
+// with 4 steps per vec4; `main_strided` jEnd - jBegin. The software profile (WG 64,
+// chunks ≤ 2^20) stays under 20 500.
 
 struct Params {
   rows: u32, len: u32, chunks: u32, chunkLen: u32,
@@ -102,14 +104,18 @@ fn combine(a: f32, b: f32) -> f32 {
   }
 }
 
-// Combines partial k into partial i (workgroup memory). For arg ops an empty partial
-// (index 0xffffffff) never wins and `better` keeps the first index on ties.
+// Whether partial (v, vi) replaces partial (r, ri) for arg ops: an empty partial (index
+// 0xffffffff) never wins and `better` keeps the first index on ties.
+fn wins(v: f32, vi: u32, r: f32, ri: u32) -> bool {
+  return vi != 0xffffffffu && (ri == 0xffffffffu || better(v, vi, r, ri));
+}
+
+// Combines partial k into partial i (workgroup memory): one step of the tree.
 fn merge(i: u32, k: u32, isArg: bool) {
   let v = sv[k];
-  let vi = si[k];
   if (isArg) {
-    let ri = si[i];
-    if (vi != 0xffffffffu && (ri == 0xffffffffu || better(v, vi, sv[i], ri))) {
+    let vi = si[k];
+    if (wins(v, vi, sv[i], si[i])) {
       sv[i] = v;
       si[i] = vi;
     }
@@ -143,9 +149,23 @@ fn finish(g: u32, lid: u32, inRange: bool, acc: f32, ai: u32) {
       workgroupBarrier();
     }
   } else if (lid == 0u) {
-    // Thread order = index order within each thread's stride, so for arg ops `better`
-    // keeps the first index on ties.
-    for (var k = 1u; k < WG; k++) { merge(0u, k, isArg); }
+    // Serially in thread order, the running partial in registers.
+    var r = acc;
+    var ri = ai;
+    for (var k = 1u; k < WG; k++) {
+      let v = sv[k];
+      if (isArg) {
+        let vi = si[k];
+        if (wins(v, vi, r, ri)) {
+          r = v;
+          ri = vi;
+        }
+      } else {
+        r = combine(r, v);
+      }
+    }
+    sv[0] = r;
+    si[0] = ri;
   }
   if (lid == 0u && inRange) {
     var r = sv[0];

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import * as dn from "../internals.ts";
 import { convConfig, type ConvOptions, keptColumnsCount } from "../src/ops/conv.ts";
-import { assertClose, GPU_TEST, haveGpu } from "./_helpers.ts";
+import { assertClose, GPU_TEST, haveGpu, onGpuProfiles } from "./_helpers.ts";
 
 const gpu = await haveGpu();
 
@@ -147,8 +147,8 @@ Deno.test("conv4Bias: errors name the bias, the shapes and the activation", () =
 });
 
 Deno.test({
-  name:
-    "conv filter gradients reuse the forward's im2col columns: one im2col, same gradients, freed",
+  name: "conv filter gradients reuse the forward's im2col columns (one im2col, same gradients, " +
+    "freed; none kept past the budget), both GPU profiles",
   ignore: !gpu,
   ...GPU_TEST,
   fn: async () => {
@@ -158,47 +158,59 @@ Deno.test({
     // filter gradient takes the per-image path whose columns the forward pass can hand over.
     const xs = [5, 3, 11, 9], ws = [4, 3, 3, 2];
     const vals = [rand(rng, ws, "cpu"), rand(rng, xs, "cpu"), rand(rng, [4], "cpu")];
-    for (const layer of ["conv4", "conv4Bias"] as const) {
-      for (const trackX of [false, true]) {
-        const grads: Float32Array[][] = [];
-        for (const device of ["cpu", "gpu"] as const) {
-          const t = (v: dn.Tensor) =>
-            dn.fromArray(Float32Array.from(v.host("test")), { shape: v.shape, device });
-          const [w, b] = [new dn.Param(t(vals[0])), new dn.Param(t(vals[2]))];
-          const x = trackX ? new dn.Param(t(vals[1])) : t(vals[1]);
-          let im2col = 0;
-          const orig = rt.dispatch.bind(rt);
-          rt.dispatch = (s) => {
-            if (s.kernel === "im2col" && (s.entryPoint ?? "main") === "main") im2col++;
-            orig(s);
-          };
-          let J: dn.DiffResult;
-          let kept = -1;
-          try {
-            J = dn.diff(() => {
-              const y = layer === "conv4" ? dn.conv4(w, x) : dn.conv4Bias(w, x, b, {}, "relu");
-              kept = keptColumnsCount();
-              return dn.sum(dn.square(y));
-            });
-          } finally {
-            rt.dispatch = orig;
-          }
-          const ps = [w, ...(trackX ? [x] : []), ...(layer === "conv4Bias" ? [b] : [])];
-          grads.push(
-            (await dn.readAll(ps.map((p) => J.grad(p)!))).map((v) => Float32Array.from(v)),
-          );
-          J.dispose();
-          if (device === "gpu") {
-            assert.equal(im2col, 1, `${layer} trackX=${trackX}: im2col runs once (forward)`);
-            assert.equal(kept, 1, `${layer}: the forward pass keeps the columns for the tape`);
-          }
-          assert.equal(keptColumnsCount(), 0, `${layer}: closing the tape frees the columns`);
-          for (const p of [w, b, x]) p.dispose();
-        }
-        grads[0].forEach((g, i) =>
-          assertClose(grads[1][i], g, { rtol: 1e-3, atol: 1e-3 }, `${layer} grad ${i}`)
-        );
+    /** The gradients of w (x, b) and, on the GPU, the im2col count and the kept columns. */
+    const run = async (device: "cpu" | "gpu", layer: "conv4" | "conv4Bias", trackX: boolean) => {
+      const t = (v: dn.Tensor) =>
+        dn.fromArray(Float32Array.from(v.host("test")), { shape: v.shape, device });
+      const [w, b] = [new dn.Param(t(vals[0])), new dn.Param(t(vals[2]))];
+      const x = trackX ? new dn.Param(t(vals[1])) : t(vals[1]);
+      let im2col = 0;
+      const orig = rt.dispatch.bind(rt);
+      rt.dispatch = (s) => {
+        if (s.kernel === "im2col" && (s.entryPoint ?? "main") === "main") im2col++;
+        orig(s);
+      };
+      let J: dn.DiffResult;
+      let kept = -1;
+      try {
+        J = dn.diff(() => {
+          const y = layer === "conv4" ? dn.conv4(w, x) : dn.conv4Bias(w, x, b, {}, "relu");
+          kept = keptColumnsCount();
+          return dn.sum(dn.square(y));
+        });
+      } finally {
+        rt.dispatch = orig;
       }
+      const ps = [w, ...(trackX ? [x] : []), ...(layer === "conv4Bias" ? [b] : [])];
+      const grads = (await dn.readAll(ps.map((p) => J.grad(p)!))).map((v) => Float32Array.from(v));
+      J.dispose();
+      assert.equal(keptColumnsCount(), 0, `${layer}: closing the tape frees the columns`);
+      for (const p of [w, b, x]) p.dispose();
+      return { grads, im2col, kept };
+    };
+    const budget = convConfig.keptColsBytes;
+    try {
+      await onGpuProfiles(async (profile) => {
+        for (const layer of ["conv4", "conv4Bias"] as const) {
+          for (const trackX of [false, true]) {
+            const what = `${profile} ${layer} trackX=${trackX}`;
+            const want = (await run("cpu", layer, trackX)).grads;
+            for (const room of [budget, 0]) {
+              convConfig.keptColsBytes = room;
+              const got = await run("gpu", layer, trackX);
+              const keeps = room > 0;
+              assert.equal(got.im2col, keeps ? 1 : 2, `${what} budget ${room}: im2col runs`);
+              assert.equal(got.kept, keeps ? 1 : 0, `${what} budget ${room}: columns kept`);
+              want.forEach((g, i) =>
+                assertClose(got.grads[i], g, { rtol: 1e-3, atol: 1e-3 }, `${what} grad ${i}`)
+              );
+            }
+            convConfig.keptColsBytes = budget;
+          }
+        }
+      });
+    } finally {
+      convConfig.keptColsBytes = budget;
     }
   },
 });

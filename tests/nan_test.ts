@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import * as dn from "../mod.ts";
 import { UNARY_OPS, type UnaryOpName } from "../src/ops/elementwise.ts";
 import { unary } from "../src/ops/elementwise.ts";
-import { assertExact, GPU_TEST, haveGpu } from "./_helpers.ts";
+import { assertExact, GPU_TEST, haveGpu, onGpuProfiles } from "./_helpers.ts";
 
 const gpu = await haveGpu();
 const devices: ("cpu" | "gpu")[] = gpu ? ["cpu", "gpu"] : ["cpu"];
@@ -88,6 +88,29 @@ for (const device of devices) {
       assert.equal(am[299 * 4 + 3], 4, "strided argmax");
       assert.ok(Number.isNaN(mn2[4 * 5 + 2]) && Number.isNaN(mn2[299 * 5 + 4]), "short rows min");
       assert.equal(mx.filter(Number.isNaN).length, 2, "no other output is NaN");
+      // vec4 rows ([3, 1000]: NaNs at 501 and 503 of row 1, within vec4s) and gathered rows
+      // ([4, 3, 50] over axes 0 and 2: NaN at (2, 1, 7) and (3, 1, 0), flat 107 and 150).
+      const r4 = Array.from({ length: 3000 }, (_, i) => (i * 13) % 17);
+      r4[1000 + 503] = NaN;
+      r4[1000 + 501] = NaN;
+      const g = Array.from({ length: 600 }, (_, i) => (i * 5) % 9);
+      g[2 * 150 + 1 * 50 + 7] = NaN;
+      g[3 * 150 + 1 * 50 + 0] = NaN;
+      // On the GPU under both profiles (serial and tree combines).
+      const check = async (what: string) => {
+        const [vx, va, gx, ga] = await dn.readAll([
+          dn.max(on(device, r4, [3, 1000]), 1),
+          dn.argmin(on(device, r4, [3, 1000]), 1),
+          dn.max(on(device, g, [4, 3, 50]), [0, 2]),
+          dn.argmax(on(device, g, [4, 3, 50]), [0, 2]),
+        ]);
+        assertExact(vx, [16, NaN, 16], `${what} vec4 rows max`);
+        assert.equal(va[1], 501, `${what} vec4 rows argmin: the first NaN`);
+        assertExact(gx, [8, NaN, 8], `${what} gathered max`);
+        assert.equal(ga[1], 107, `${what} gathered argmax: the first NaN (flat o·50 + t)`);
+      };
+      if (device === "gpu") await onGpuProfiles((p) => check(p));
+      else await check("cpu");
     },
   });
 

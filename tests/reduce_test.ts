@@ -413,39 +413,54 @@ Deno.test("reduce: hand-checked values, var/std options, scalars", async () => {
 });
 
 Deno.test({
-  name: "reduce: GPU argmax/argmin ties keep the first index across threads and chunks",
+  name: "reduce: GPU argmax/argmin ties keep the first index across threads, chunks, vec4 " +
+    "and gathered rows, on both profiles",
   ignore: !gpu,
   ...GPU_TEST,
-  fn: async () => {
-    // len 100 003 in 1 row: the two-pass path (chunks of ≤ 4096); len 1000: single pass.
-    for (const len of [1000, 100_003]) {
-      const v = new Float32Array(len).fill(1);
-      const cases: [number[], number][] = [
-        [[], 0], // all equal
-        [[len - 1, 3], 3], // same thread (3 and 3+256k would be too): first wins
-        [[700, 200, 999], 200], // different threads
-      ];
-      if (len > 8192) cases.push([[90_000, 5000, 5001], 5000], [[100_002, 4096], 4096]);
-      const outs: dn.Tensor[] = [];
-      for (const [pos] of cases) {
-        const a = v.slice();
-        const b = v.slice();
-        for (const p of pos) {
-          a[p] = 2;
-          b[p] = 0;
+  fn: () =>
+    onGpuProfiles(async (profile) => {
+      // One row: len 1000 single pass (vec4), 1001 (scalar loads); 100 003 two passes on the
+      // software profile (chunks of 16 384); 200 004 two passes on both (discrete: chunks of
+      // 65 536), vec4.
+      for (const len of [1000, 1001, 100_003, 200_004]) {
+        const v = new Float32Array(len).fill(1);
+        const cases: [number[], number][] = [
+          [[], 0], // all equal
+          [[len - 1, 3], 3], // same thread: first wins
+          [[700, 200, 999], 200], // different threads
+          [[998, 997], 997], // lanes of one vec4 (996..999)
+        ];
+        if (len > 65_536) {
+          cases.push([[90_000, 16_384, 16_385], 16_384], [[99_999, 65_536], 65_536]);
         }
-        outs.push(
-          dn.argmax(cpuTensor(a, [1, len]).gpu(), 1),
-          dn.argmin(cpuTensor(b, [1, len]).gpu(), 1),
-        );
+        const outs: dn.Tensor[] = [];
+        for (const [pos] of cases) {
+          const a = v.slice();
+          const b = v.slice();
+          for (const p of pos) {
+            a[p] = 2;
+            b[p] = 0;
+          }
+          outs.push(
+            dn.argmax(cpuTensor(a, [1, len]).gpu(), 1),
+            dn.argmin(cpuTensor(b, [1, len]).gpu(), 1),
+          );
+        }
+        const got = await dn.readAll(outs);
+        cases.forEach(([pos, want], i) => {
+          const what = `${profile} len ${len}`;
+          assert.equal(got[2 * i][0], want, `argmax ${what} maxima at ${pos}`);
+          assert.equal(got[2 * i + 1][0], want, `argmin ${what} minima at ${pos}`);
+        });
       }
-      const got = await dn.readAll(outs);
-      cases.forEach(([pos, want], i) => {
-        assert.equal(got[2 * i][0], want, `argmax len ${len} maxima at ${pos}`);
-        assert.equal(got[2 * i + 1][0], want, `argmin len ${len} minima at ${pos}`);
-      });
-    }
-  },
+      // Gathered rows ([4, 2, 50] over axes 0 and 2): the flat index o·50 + t of the first
+      // tie; row 0 has maxima at (3, 1) and (1, 40) → 90, row 1 is all equal → 0.
+      const g = new Float32Array(400).fill(1);
+      g[3 * 100 + 0 * 50 + 1] = 2;
+      g[1 * 100 + 0 * 50 + 40] = 2;
+      const [am] = await dn.readAll([dn.argmax(cpuTensor(g, [4, 2, 50]).gpu(), [0, 2])]);
+      assert.deepEqual(Array.from(am), [90, 0], `${profile} gathered argmax ties`);
+    }),
 });
 
 Deno.test("reduce: empty inputs (sum→0, prod→1, mean→NaN, max over an empty axis throws)", async () => {

@@ -26,7 +26,7 @@
  * the GEMM add the bias and apply relu as it writes). dx: dcols = wᵀ·dy (one batched GEMM), then col2im, a gather kernel (each x
  * element sums the column entries that came from it: deterministic, no atomics). dw: for
  * outputs of at least {@link convConfig}.splitDwMinPixels pixels, one small GEMM per image
- * dy_n·cols_nᵀ summed over the images (gemmGpuBatchSum), reusing the forward pass's columns
+ * (and more than one image per chunk) dy_n·cols_nᵀ summed over the images (gemmGpuBatchSum), reusing the forward pass's columns
  * when a tape recorded w's gradient ({@link ConvGeom.saved}: no second im2col); below
  * that the columns are written K-major, [C·kH·kW, Nc·Ho·Wo], and dy is permuted to
  * [O, Nc·Ho·Wo], so dw = dy·colsᵀ is ONE GEMM over all stacked batch entries (its inner
@@ -87,9 +87,14 @@ export interface ConvOptions {
 }
 
 /** Tunables of the GPU path. */
-export const convConfig: { colsBytes: number; splitDwMinPixels: number } = {
+export const convConfig: { colsBytes: number; keptColsBytes: number; splitDwMinPixels: number } = {
   /** Largest im2col buffer in bytes; the batch is processed in chunks that fit. */
   colsBytes: 256 * 1024 * 1024,
+  /**
+   * Most bytes of im2col columns that forward passes keep at once for their filter
+   * gradients (see {@link ConvGeom.saved}); past it a backward pass runs im2col again.
+   */
+  keptColsBytes: 256 * 1024 * 1024,
   /**
    * The filter gradient is computed per image (a batched GEMM and a sum) when an output
    * map has at least this many pixels, else as one stacked GEMM (Infinity: always stacked).
@@ -123,7 +128,7 @@ export interface ConvGeom {
    * of x ([N, K, Ho·Wo]), which the filter gradient of the same x reuses instead of
    * running im2col again. The tape frees them when it closes.
    */
-  saved?: { x: Tensor; cols: Tensor };
+  saved?: { x: XData; cols: Tensor };
   /** The tape recording w's gradient, set by conv4/conv4Bias: the forward keeps `saved`. */
   keepFor?: Tape;
 }
@@ -464,6 +469,18 @@ function im2colDispatch(
 }
 
 let keptColumns = 0;
+let keptBytes = 0;
+
+/** Where a tensor's data lies: x's storage, which the tape's alias keeps alive. */
+interface XData {
+  buffer: GPUBuffer;
+  offset: number;
+  size: number;
+}
+
+function dataOf(x: Tensor): XData {
+  return { buffer: x.buffer("conv4"), offset: x.byteOffset("conv4"), size: x.size };
+}
 
 /** @internal How many im2col column buffers forward passes hold for their tapes now. */
 export function keptColumnsCount(): number {
@@ -472,13 +489,14 @@ export function keptColumnsCount(): number {
 
 /**
  * Whether `g` holds the forward pass's columns of x: the same data (the tape hands the
- * backward pass an alias of x, not x itself).
+ * backward pass an alias of x, not x itself, and keeps that storage until it closes,
+ * when `saved` goes).
  */
 function savedColsOf(g: ConvGeom, x: Tensor): boolean {
   const s = g.saved;
-  return s !== undefined && !s.cols.disposed && !s.x.disposed &&
-    s.x.buffer("conv4_w") === x.buffer("conv4_w") &&
-    s.x.byteOffset("conv4_w") === x.byteOffset("conv4_w") && s.x.size === x.size;
+  if (s === undefined || s.cols.disposed) return false;
+  const d = dataOf(x);
+  return s.x.buffer === d.buffer && s.x.offset === d.offset && s.x.size === d.size;
 }
 
 /** Whether the filter gradient of a chunk of nc images takes the per-image path. */
@@ -560,7 +578,9 @@ export function fwdGpu([w, x]: readonly Tensor[], g: ConvGeom, epi?: GemmEpilogu
   // The columns are kept for the filter gradient when it takes the per-image path in one
   // chunk (the same [N, K, P] layout) and a tape records w's gradient.
   const tape = g.keepFor;
-  const keepCols = tape !== undefined && !g.saved && whole && splitDw(g, g.N);
+  const colsBytes = g.N * K * P * 4;
+  const keepCols = tape !== undefined && !g.saved && whole && splitDw(g, g.N) &&
+    keptBytes + colsBytes <= convConfig.keptColsBytes;
   try {
     forChunks(g, (n0, nc, gi) => {
       const cols = emptyGpu([nc, K, P]);
@@ -581,12 +601,14 @@ export function fwdGpu([w, x]: readonly Tensor[], g: ConvGeom, epi?: GemmEpilogu
         }, epi)
         : gemm(rows[gi], cols, { alpha: g.alpha });
       if (keepCols) {
-        g.saved = { x, cols: keep(cols) };
+        g.saved = { x: dataOf(x), cols: keep(cols) };
         keptColumns++;
+        keptBytes += colsBytes;
         tape!.onClose(() => {
           cols.dispose();
           g.saved = undefined;
           keptColumns--;
+          keptBytes -= colsBytes;
         });
       } else {
         cols.dispose();

@@ -67,7 +67,10 @@ function mapFn(map: ReduceMap): (x: number, y: number) => number {
   }
 }
 
-/** CPU twin of reduce.wgsl: reduces rows of a contiguous [rows, len] view. */
+/**
+ * CPU twin of reduce.wgsl: reduces the rows of x in any of its layouts (contiguous
+ * [rows, len], strided with `inner`, gathered with `tail`).
+ */
 export function reduceRowsCpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tensor {
   const xs = x.host("reduce");
   const ys = x2?.host("reduce") ?? xs;
@@ -146,15 +149,20 @@ const SHORT_MIN_ROWS = 256;
  * Loop-iteration bounds per shader invocation. llvmpipe (Mesa's software adapter) caps the
  * loop iterations of one invocation at about 65 535, all its loops together, and silently
  * cuts the loops short beyond (no error), so no invocation may loop longer:
- * - `main` runs ceil(chunkLen / 64) + 64 iterations per thread: chunks are at most
- *   the profile's `reduceMaxChunk` long (2²⁰: 16 448 iterations). Without this bound only adapters with storage
+ * - `main` runs ceil(chunkLen / 64) + 64 iterations per thread on the software profile
+ *   (`main_vec4` 5 per 4 elements): chunks are at most the profile's `reduceMaxChunk` long
+ *   (2²⁰: 16 448 iterations, vec4 20 544). Without this bound only adapters with storage
  *   bindings over 2²⁶ elements could exceed the cap (rows ≥ 64 keep one chunk per row).
  * - `main_strided` runs len iterations per invocation: the axis is covered in slices of
  *   the profile's `reduceStridedSlice` (unbounded on hardware GPUs), one dispatch each,
  *   every slice resuming from the partial result.
  */
 
-/** GPU: reduces rows of a contiguous [rows, len] view (one or two dispatches). */
+/**
+ * GPU: reduces the rows of x (one or two dispatches): strided layouts by `main_strided`,
+ * contiguous or gathered ones by `main` (vec4 loads by `main_vec4` where rows allow),
+ * long rows of few-row inputs in chunks and a second pass.
+ */
 export function reduceRowsGpu(x: Tensor, x2: Tensor | null, r: RowReduce): Tensor {
   const rt = gpuRuntime();
   const isArg = r.kind === "argmax" || r.kind === "argmin";
