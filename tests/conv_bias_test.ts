@@ -214,3 +214,46 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "conv filter gradient takes the stacked GEMM when per-image products exceed the budget",
+  ignore: !gpu,
+  ...GPU_TEST,
+  fn: async () => {
+    // x [4, 2, 8, 8] ⊛ w [40, 2, 3, 3]: 36 pixels (per-image path by size), columns 2 592 B
+    // and products 40·18·4 = 2 880 B per image. With a 5 500 B budget a chunk holds two
+    // images' columns (5 184 B) but not their products (5 760 B): the stacked GEMM (one
+    // GEMM over the chunk's stacked images) must run instead of the batched per-image one.
+    const rng = new dn.Rng(12);
+    const [wv, xv] = [rand(rng, [40, 2, 3, 3], "cpu"), rand(rng, [4, 2, 8, 8], "cpu")];
+    const grad = async (device: "cpu" | "gpu") => {
+      const w = new dn.Param(
+        dn.fromArray(Float32Array.from(wv.host("t")), { shape: wv.shape, device }),
+      );
+      const x = dn.fromArray(Float32Array.from(xv.host("t")), { shape: xv.shape, device });
+      const J = dn.diff(() => dn.sum(dn.square(dn.conv4(w, x))));
+      const [g] = await dn.readAll([J.grad(w)!]);
+      J.dispose();
+      return Float32Array.from(g);
+    };
+    const saved = convConfig.colsBytes;
+    const rt = dn.gpuRuntime();
+    const orig = rt.dispatch.bind(rt);
+    let stacked = 0;
+    try {
+      convConfig.colsBytes = 5500;
+      rt.dispatch = (s) => {
+        // GEMMs over one batch entry: the forward's run over the chunk's two images.
+        if (s.kernel.startsWith("gemm") && (s.workgroups[2] ?? 1) === 1) stacked++;
+        orig(s);
+      };
+      const got = await grad("gpu");
+      rt.dispatch = orig;
+      assert.equal(stacked, 2, "two chunks of two images, each on the stacked path");
+      assertClose(got, await grad("cpu"), { rtol: 1e-3, atol: 1e-3 }, "dw");
+    } finally {
+      rt.dispatch = orig;
+      convConfig.colsBytes = saved;
+    }
+  },
+});

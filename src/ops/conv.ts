@@ -499,18 +499,26 @@ function savedColsOf(g: ConvGeom, x: Tensor): boolean {
   return s.x.buffer === d.buffer && s.x.offset === d.offset && s.x.size === d.size;
 }
 
-/** Whether the filter gradient of a chunk of nc images takes the per-image path. */
+/**
+ * Whether the filter gradient of a chunk of nc images takes the per-image path: output
+ * maps of at least `splitDwMinPixels` pixels, and the nc per-image products [nc, Og, K]
+ * within the columns budget (else the stacked GEMM, which needs no such buffer).
+ */
 function splitDw(g: ConvGeom, nc: number): boolean {
-  return g.Ho * g.Wo >= convConfig.splitDwMinPixels && nc > 1;
+  const products = nc * (g.O / g.G) * (g.C / g.G) * g.kH * g.kW * 4;
+  return g.Ho * g.Wo >= convConfig.splitDwMinPixels && nc > 1 && products <= colsBudget();
+}
+
+/** Bytes one columns (or per-image products) buffer may take. */
+function colsBudget(): number {
+  return Math.min(convConfig.colsBytes, gpuRuntime().info.limits.maxStorageBufferBindingSize);
 }
 
 /** Batch entries per chunk so that one columns buffer stays within the budget. */
 function chunkOf(g: ConvGeom): number {
   const K = (g.C / g.G) * g.kH * g.kW;
   const per = K * g.Ho * g.Wo * 4;
-  const rt = gpuRuntime();
-  const budget = Math.min(convConfig.colsBytes, rt.info.limits.maxStorageBufferBindingSize);
-  return Math.max(1, Math.min(g.N, Math.floor(budget / Math.max(per, 1))));
+  return Math.max(1, Math.min(g.N, Math.floor(colsBudget() / Math.max(per, 1))));
 }
 
 /**

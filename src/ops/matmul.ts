@@ -277,11 +277,18 @@ function gemmGpuTiled(
   const TB = tiles(128) >= minWorkgroups ? 8 : 4;
   const T = 16 * TB;
   // The epilogue needs the whole sum in one workgroup: no split-K then.
+  const mn = g.M * g.N;
+  // The partial sums [splits, batch·M·N] must fit one storage binding.
+  const maxSplits = Math.floor(rt.info.limits.maxStorageBufferBindingSize / (g.batch * mn * 4));
   const splits = useBeta || epi ? 1 : Math.max(
     1,
-    Math.min(MAX_SPLITS, Math.ceil(minWorkgroups / tiles(T)), Math.floor(g.K / 64)),
+    Math.min(
+      MAX_SPLITS,
+      maxSplits,
+      Math.ceil(minWorkgroups / tiles(T)),
+      Math.floor(g.K / 64),
+    ),
   );
-  const mn = g.M * g.N;
   const parts = splits > 1 || sumBatch ? emptyGpu([splits, g.batch * mn]) : null;
   rt.dispatch({
     kernel: "gemm_gpu",
