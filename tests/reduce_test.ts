@@ -143,6 +143,12 @@ function apply(op: OpName, x: dn.Tensor, axes: dn.Axes, keepdims: boolean): dn.T
   return dn[op](x, axes, { keepdims });
 }
 
+/** The values of `outs` (one per op of {@link OPS}, in order), by op name; one sync. */
+async function readByOp(outs: dn.Tensor[]): Promise<Record<OpName, Float32Array>> {
+  const vs = await dn.readAll(outs);
+  return Object.fromEntries(OPS.map((op, i) => [op, vs[i]])) as Record<OpName, Float32Array>;
+}
+
 /**
  * Checks the nine reductions' values against the reference. `prodX` is the input used for
  * prod (values chosen to make products exact); `ref`/`prodRef` their reference stats.
@@ -249,11 +255,7 @@ Deno.test({
         const pxg = px.gpu();
         const outs = OPS.map((op) => apply(op, op === "prod" ? pxg : xg, -1, false));
         outs.forEach((y, i) => assert.deepEqual(y.shape, [rows], `${OPS[i]} shape`));
-        const vs = await dn.readAll(outs);
-        const got = Object.fromEntries(OPS.map((op, i) => [op, vs[i]])) as Record<
-          OpName,
-          Float32Array
-        >;
+        const got = await readByOp(outs);
         const what = `gpu ${rows}×${len}`;
         const ref = reference(vals, [rows, len], [1]);
         checkAgainstRef(got, ref, reference(pvals, [rows, len], [1]), what);
@@ -334,11 +336,7 @@ async function checkAxisCases(device: "cpu" | "gpu", dtype: "f32" | "f64"): Prom
         assert.equal(y.dtype, dtype);
         assert.equal(y.device, device);
       });
-      const vs = await dn.readAll(outs);
-      const got = Object.fromEntries(OPS.map((op, i) => [op, vs[i]])) as Record<
-        OpName,
-        Float32Array
-      >;
+      const got = await readByOp(outs);
       checkAgainstRef(
         got,
         ref,
@@ -541,11 +539,7 @@ Deno.test({
         );
         s.dispose();
         const outs = OPS.map((op) => apply(op, op === "prod" ? px : x, axes, false));
-        const vs = await dn.readAll(outs);
-        const got = Object.fromEntries(OPS.map((op, i) => [op, vs[i]])) as Record<
-          OpName,
-          Float32Array
-        >;
+        const got = await readByOp(outs);
         checkAgainstRef(
           got,
           reference(vals, shape, axes),

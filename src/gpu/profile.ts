@@ -9,8 +9,10 @@
  *   long loops are sliced over several dispatches (GEMM's inner dimension, strided
  *   reductions, softmax and cross-entropy rows, scatter-add, pooling, naive convolution).
  * - **integrated** and **discrete** (hardware GPUs): no loop cap, so each of those is one
- *   dispatch. They differ only in how the adapter is classified for now; the GEMM and
- *   reduction shapes for hardware GPUs are to be measured on one (issue 12).
+ *   dispatch; GEMM by kernels/gemm_gpu.wgsl, 256-thread tree reductions, online softmax.
+ *   They differ in how many workgroups a GEMM should launch before it splits K (32 / 128).
+ *   These hardware settings are reasoned from GPU architecture, not yet measured on one
+ *   (no GPU was available to the project so far).
  *
  * @module
  */

@@ -514,6 +514,37 @@ function colsBudget(): number {
   return Math.min(convConfig.colsBytes, gpuRuntime().info.limits.maxStorageBufferBindingSize);
 }
 
+/**
+ * im2col of batch entries n0..n0+nc−1 of group gi of x into a new columns tensor:
+ * [nc, K, P] (image-major, a batched GEMM's operand) or [K, nc·P] with `kMajor` (one
+ * stacked GEMM's operand); K = C/G·kH·kW, P = Ho·Wo.
+ */
+function columnsOf(
+  x: Tensor,
+  g: ConvGeom,
+  n0: number,
+  nc: number,
+  gi: number,
+  kMajor: boolean,
+): Tensor {
+  const K = (g.C / g.G) * g.kH * g.kW;
+  const P = g.Ho * g.Wo;
+  const cols = emptyGpu(kMajor ? [K, nc * P] : [nc, K, P]);
+  const [strideN, strideK] = kMajor ? [P, nc * P] : [K * P, P];
+  im2colDispatch(
+    "main",
+    x.binding("im2col"),
+    cols.binding("im2col"),
+    g,
+    n0,
+    nc,
+    gi,
+    strideN,
+    strideK,
+  );
+  return cols;
+}
+
 /** Batch entries per chunk so that one columns buffer stays within the budget. */
 function chunkOf(g: ConvGeom): number {
   const K = (g.C / g.G) * g.kH * g.kW;
@@ -591,8 +622,7 @@ export function fwdGpu([w, x]: readonly Tensor[], g: ConvGeom, epi?: GemmEpilogu
     keptBytes + colsBytes <= convConfig.keptColsBytes;
   try {
     forChunks(g, (n0, nc, gi) => {
-      const cols = emptyGpu([nc, K, P]);
-      im2colDispatch("main", x.binding("conv4"), cols.binding("conv4"), g, n0, nc, gi, K * P, P);
+      const cols = columnsOf(x, g, n0, nc, gi, false);
       const yg = epi
         ? gemmGpu([rows[gi], cols], {
           M: Og,
@@ -701,20 +731,7 @@ function dwGpu([x, dy]: readonly Tensor[], g: ConvGeom): Tensor {
         // ⌈Og/64⌉·⌈K/64⌉ output tiles, i.e. almost no parallelism for small filters
         // (LeNet's first layer: one tile).
         const reuse = nc === g.N && savedColsOf(g, x);
-        const cols = reuse ? g.saved!.cols : emptyGpu([nc, K, P]);
-        if (!reuse) {
-          im2colDispatch(
-            "main",
-            x.binding("conv4_w"),
-            cols.binding("conv4_w"),
-            g,
-            n0,
-            nc,
-            gi,
-            K * P,
-            P,
-          );
-        }
+        const cols = reuse ? g.saved!.cols : columnsOf(x, g, n0, nc, gi, false);
         const dyn = g.G === 1 && nc === g.N
           ? dy.reshape(g.N, g.O, P)
           : dySlice(dy, g, n0, nc, gi, false);
@@ -735,18 +752,7 @@ function dwGpu([x, dy]: readonly Tensor[], g: ConvGeom): Tensor {
         dyn.dispose();
       } else {
         // Columns K-major [K, nc·P] and dy as [Og, nc·P]: dw_g = dy·colsᵀ is one GEMM.
-        const cols = emptyGpu([K, nc * P]);
-        im2colDispatch(
-          "main",
-          x.binding("conv4_w"),
-          cols.binding("conv4_w"),
-          g,
-          n0,
-          nc,
-          gi,
-          P,
-          nc * P,
-        );
+        const cols = columnsOf(x, g, n0, nc, gi, true);
         const dyp = dySlice(dy, g, n0, nc, gi, true);
         part = gemm(dyp, cols, { transB: true, alpha: g.alpha });
         cols.dispose();
