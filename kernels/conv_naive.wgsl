@@ -30,10 +30,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> OUT: array<f32>;
 override FLIP: bool = true;
 
-fn flatIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * 256u + lid;
-}
-
 fn tap(k: u32, extent: u32) -> u32 {
   return select(k, extent - 1u - k, FLIP);
 }

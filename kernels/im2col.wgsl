@@ -23,10 +23,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> DST: array<f32>;  // COLS (main) or DX (col2im)
 override FLIP: bool = true;
 
-fn flatIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * 256u + lid;
-}
-
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {

@@ -107,10 +107,6 @@ fn rule(w: f32, g: f32, s1: f32, s2: f32) -> vec3<f32> {
 fn hasS1() -> bool { return ALGO >= 1u && ALGO <= 6u; }
 fn hasS2() -> bool { return ALGO == 5u || ALGO == 6u; }
 
-fn flatIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * 256u + lid;
-}
-
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {

@@ -16,6 +16,7 @@ import gemm from "../../kernels/gemm.wgsl" with { type: "text" };
 import gemmGpu from "../../kernels/gemm_gpu.wgsl" with { type: "text" };
 import gemmEpilogue from "../../kernels/gemm_epilogue.wgsl" with { type: "text" };
 import gemmNaive from "../../kernels/gemm_naive.wgsl" with { type: "text" };
+import flatIndex from "../../kernels/flat_index.wgsl" with { type: "text" };
 import optim from "../../kernels/optim.wgsl" with { type: "text" };
 import r2Step from "../../kernels/r2_step.wgsl" with { type: "text" };
 import reduce from "../../kernels/reduce.wgsl" with { type: "text" };
@@ -29,20 +30,21 @@ import vector from "../../kernels/vector.wgsl" with { type: "text" };
 import where from "../../kernels/where.wgsl" with { type: "text" };
 import xent from "../../kernels/xent.wgsl" with { type: "text" };
 
+// Shared WGSL is appended to the kernels that use it: the GEMM kernels' fused epilogue
+// (BIAS, EPI, `epilogue`) and the 256-thread kernels' `flatIndex`.
 const SOURCES: Record<KernelName, string> = {
   check,
-  conv_naive: convNaive,
-  im2col,
+  conv_naive: `${convNaive}\n${flatIndex}`,
+  im2col: `${im2col}\n${flatIndex}`,
   pool,
   binary,
   dropout,
   gather,
-  // The GEMM kernels share their fused epilogue (BIAS, EPI, `epilogue`): one file.
   gemm: `${gemm}\n${gemmEpilogue}`,
   gemm_gpu: `${gemmGpu}\n${gemmEpilogue}`,
   gemm_naive: `${gemmNaive}\n${gemmEpilogue}`,
-  optim,
-  r2_step: r2Step,
+  optim: `${optim}\n${flatIndex}`,
+  r2_step: `${r2Step}\n${flatIndex}`,
   reduce,
   reduce_naive: reduceNaive,
   rnn_cell: rnnCell,
